@@ -1,0 +1,86 @@
+"""A small Python client for vlm-grpc: generated stubs plus helpers for uploads and rich errors."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from vlmgrpc.api.vlm.v1 import (
+    document_service_pb2_grpc,
+    file_service_pb2,
+    file_service_pb2_grpc,
+    hub_service_pb2_grpc,
+    image_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
+
+CHUNK = 1024 * 1024
+
+
+class Client:
+    """Stubs of every service on one aio channel."""
+
+    def __init__(self, target: str, *, max_message_bytes: int = 64 * 1024 * 1024):
+        self.channel = grpc.aio.insecure_channel(target, options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes)])
+        self.images = image_service_pb2_grpc.ImageServiceStub(self.channel)
+        self.documents = document_service_pb2_grpc.DocumentServiceStub(self.channel)
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.files = file_service_pb2_grpc.FileServiceStub(self.channel)
+        self.hub = hub_service_pb2_grpc.HubServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def upload(self, data: bytes, filename: str, content_type: str = "application/octet-stream",
+                     chunk_size: int = CHUNK) -> file_service_pb2.File:
+        response = await self.files.UploadFile(upload_messages(data, filename, content_type, chunk_size))
+        return response.file
+
+
+def upload_messages(data: bytes, filename: str, content_type: str,
+                    chunk_size: int = CHUNK) -> Iterator[file_service_pb2.UploadFileRequest]:
+    yield file_service_pb2.UploadFileRequest(metadata=file_service_pb2.UploadFileMetadata(
+        filename=filename, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        content_type=content_type))
+    view = memoryview(data)
+    for start in range(0, len(data), chunk_size):
+        yield file_service_pb2.UploadFileRequest(chunk=bytes(view[start:start + chunk_size]))
+
+
+def error_reason(err: grpc.aio.AioRpcError | grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:
+    """The ErrorInfo reason and BadRequest field violations of a failed call."""
+    status = rpc_status.from_call(err) if not isinstance(err, grpc.aio.AioRpcError) else _aio_status(err)
+    reason, violations = "", []
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = [(v.field, v.description) for v in bad.field_violations]
+    return reason, violations
+
+
+def _aio_status(err: grpc.aio.AioRpcError):
+    from google.rpc import status_pb2
+
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            return status_pb2.Status.FromString(value)
+    return None
+
+

@@ -1,0 +1,199 @@
+"""Wires the service together and runs it: store, Triton (embedded or external), jobs, gRPC.
+
+Start-up order follows the data path backwards (store, Triton, jobs, then the port opens);
+shutdown drains it forwards: health NOT_SERVING, no new work, watches end, running work
+finishes within the grace period or is re-queued, then Triton stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from vlmgrpc.api.vlm.v1 import (
+    document_service_pb2,
+    document_service_pb2_grpc,
+    file_service_pb2,
+    file_service_pb2_grpc,
+    hub_service_pb2,
+    hub_service_pb2_grpc,
+    image_service_pb2,
+    image_service_pb2_grpc,
+    prediction_service_pb2,
+    prediction_service_pb2_grpc,
+)
+from vlmgrpc.catalog import Catalog
+from vlmgrpc.inference.embedded import EmbeddedTriton
+from vlmgrpc.inference.gateway import TritonGateway
+from vlmgrpc.jobs.blobs import Blobs
+from vlmgrpc.jobs.events import EventBus
+from vlmgrpc.jobs.files import FileStore
+from vlmgrpc.jobs.runner import Runner
+from vlmgrpc.jobs.service import JobService
+from vlmgrpc.jobs.store import Store
+from vlmgrpc.jobs.watch import Watcher
+from vlmgrpc.pipeline.render import Renderer
+from vlmgrpc.servicers.files import FileServicer
+from vlmgrpc.servicers.generate import DocumentServicer, ImageServicer
+from vlmgrpc.servicers.hub import HubServicer
+from vlmgrpc.servicers.predictions import PredictionServicer
+from vlmgrpc.settings import Settings
+
+log = logging.getLogger("vlmgrpc")
+
+SERVICE_NAMES = (
+    image_service_pb2.DESCRIPTOR.services_by_name["ImageService"].full_name,
+    document_service_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
+    prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name,
+    file_service_pb2.DESCRIPTOR.services_by_name["FileService"].full_name,
+    hub_service_pb2.DESCRIPTOR.services_by_name["HubService"].full_name,
+)
+
+
+class App:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        data = settings.data_dir
+        self.store = Store(data / "vlmgrpc.sqlite3")
+        self.blobs = Blobs(data)
+        self.files = FileStore(self.store, self.blobs, settings.max_upload_bytes)
+        self.bus = EventBus(settings.watch_queue_size)
+        self.catalog = Catalog()
+        self.renderer = Renderer(settings.render_workers)
+        self.triton: EmbeddedTriton | None = None
+        self.gateway: TritonGateway | None = None
+        self.jobs: JobService | None = None
+        self.runner: Runner | None = None
+        self.watcher: Watcher | None = None
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.store.open()
+        await asyncio.gather(asyncio.to_thread(self.catalog.load), self.renderer.warm_up(), self._start_triton())
+        assert self.gateway is not None
+        self.jobs = JobService(s, self.store, self.blobs, self.files, self.bus, self.catalog, self.renderer,
+                               self.gateway)
+        self.jobs.served = await self.gateway.served_domains()
+        self.watcher = Watcher(self.jobs)
+        self.runner = Runner(self.jobs)
+        await self.jobs.recover()
+        self.runner.start()
+        await self._start_grpc()
+        self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
+        log.info("serving on %s:%d (Triton %s, model %s serves %s)", s.host, self.port, self.gateway.url,
+                 s.triton_model, ", ".join(self.jobs.served))
+
+    async def _start_triton(self) -> None:
+        s = self.settings
+        url = s.triton_url
+        if not url:
+            self.triton = EmbeddedTriton(s.model_repository, s.data_dir / "triton",
+                                         startup_timeout_s=s.triton_startup_timeout_s)
+            await self.triton.start()
+            self._tasks.append(asyncio.create_task(self.triton.supervise(), name="triton-supervisor"))
+            url = self.triton.grpc_url
+        self.gateway = TritonGateway(url, s.triton_model, s.triton_request_timeout_s)
+        for _ in range(int(s.triton_startup_timeout_s)):
+            if await self.gateway.ready():
+                return
+            await asyncio.sleep(1)
+        raise RuntimeError(f"Triton at {url} did not become ready with model {s.triton_model!r}")
+
+    async def _start_grpc(self) -> None:
+        s = self.settings
+        assert self.jobs and self.watcher
+        server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.keepalive_time_ms", int(s.keepalive_time_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(s.keepalive_timeout_s * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
+        ])
+        image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageServicer(self.jobs, self.watcher), server)
+        document_service_pb2_grpc.add_DocumentServiceServicer_to_server(
+            DocumentServicer(self.jobs, self.watcher), server)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(self.jobs, self.watcher), server)
+        file_service_pb2_grpc.add_FileServiceServicer_to_server(FileServicer(self.files), server)
+        hub_service_pb2_grpc.add_HubServiceServicer_to_server(HubServicer(self.catalog, self.jobs), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), server)
+        self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+        await server.start()
+        self.server = server
+        await self._set_serving(True)
+
+    async def _set_serving(self, ok: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def _watch_health(self) -> None:
+        """SERVING only while Triton and its model are ready."""
+        assert self.gateway and self.jobs
+        serving = True
+        while True:
+            await asyncio.sleep(self.settings.health_poll_s)
+            ok = await self.gateway.ready()
+            if ok != serving:
+                log.warning("Triton %s: health %s", "ready" if ok else "NOT ready",
+                            "SERVING" if ok else "NOT_SERVING")
+                await self._set_serving(ok)
+                serving = ok
+
+    async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        s = self.settings
+        log.info("shutting down: draining for up to %.0f s", s.shutdown_grace_s)
+        await self.health.enter_graceful_shutdown()
+        if self.jobs:
+            self.jobs.closing = True
+        if self.watcher:
+            self.watcher.close()
+        if self.runner:
+            await self.runner.stop(s.shutdown_grace_s)
+        if self.server:
+            await self.server.stop(grace=2)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.gateway:
+            await self.gateway.close()
+        if self.triton:
+            await self.triton.stop()
+        self.renderer.close()
+        await self.store.close()
+        log.info("stopped")
+
+
+async def serve(settings: Settings, on_ready=None) -> None:
+    app = App(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+        if on_ready:
+            on_ready(app)
+        await stop.wait()
+    finally:
+        await app.stop()

@@ -1,0 +1,1 @@
+"""Inference backends: the embedded Triton server and (later) clients for it."""

@@ -1,0 +1,57 @@
+"""Bytes kept under the data directory: accepted inputs (inputs/<prediction>/<n>) and uploaded
+files (files/<id>). Written to a temporary name, fsynced and renamed, so a crash never leaves
+half a blob under a real name. Blocking I/O runs in threads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+
+class Blobs:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def _write(self, rel: str, data: bytes) -> None:
+        target = self.path(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+
+    async def write(self, rel: str, data: bytes) -> str:
+        await asyncio.to_thread(self._write, rel, data)
+        return rel
+
+    def _link(self, src: str, rel: str) -> None:
+        target = self.path(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(self.path(src), target)  # same bytes, no copy; survives deletion of the file
+        except OSError:
+            shutil.copyfile(self.path(src), target)
+
+    async def link(self, src: str, rel: str) -> str:
+        await asyncio.to_thread(self._link, src, rel)
+        return rel
+
+    async def read(self, rel: str) -> bytes:
+        return await asyncio.to_thread(self.path(rel).read_bytes)
+
+    async def remove(self, rel: str) -> None:
+        def _remove() -> None:
+            p = self.path(rel)
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+        await asyncio.to_thread(_remove)

@@ -1,0 +1,70 @@
+"""Live fan-out of prediction events to watchers.
+
+Publishing never waits: each subscriber has a bounded queue, and one that falls behind is
+marked `lagging` instead of blocking the job. Events are persisted before they are published,
+so a lagging subscriber re-reads what it missed from the store (nothing is lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from vlmgrpc.jobs.store import Event
+
+
+class Subscription:
+    def __init__(self, bus: EventBus, prediction_id: str, size: int):
+        self.prediction_id = prediction_id
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=size)
+        self.lagging = False
+        self._bus = bus
+
+    def offer(self, event: Event) -> None:
+        if self.lagging:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.lagging = True  # drop from here on; the reader catches up from the store
+
+    def recover(self) -> None:
+        """Called by the reader before it re-reads the store: live events queue again from now."""
+        self.queue = asyncio.Queue(maxsize=self.queue.maxsize)
+        self.lagging = False
+
+    def close(self) -> None:
+        self._bus._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    def __init__(self, queue_size: int):
+        self.queue_size = queue_size
+        self._subs: dict[str, set[Subscription]] = defaultdict(set)
+
+    def subscribe(self, prediction_id: str) -> Subscription:
+        sub = Subscription(self, prediction_id, self.queue_size)
+        self._subs[prediction_id].add(sub)
+        return sub
+
+    def publish(self, event: Event) -> None:
+        for sub in tuple(self._subs.get(event.prediction_id, ())):
+            sub.offer(event)
+
+    def subscribers(self, prediction_id: str | None = None) -> int:
+        if prediction_id is not None:
+            return len(self._subs.get(prediction_id, ()))
+        return sum(len(s) for s in self._subs.values())
+
+    def _remove(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.prediction_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.prediction_id]

@@ -1,0 +1,181 @@
+"""Workers: take enqueued predictions and run them through the pipeline and Triton.
+
+Each element's result is stored as it arrives, so a prediction that is paused, re-queued on
+shutdown or interrupted by a crash continues at its next element and no element is sent twice
+after it was answered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from vlmgrpc.errors import Code, ServiceError, cancelled, unavailable
+from vlmgrpc.inference.gateway import TritonUnavailable
+from vlmgrpc.jobs.model import Kind, Prediction, Status, utcnow
+from vlmgrpc.jobs.service import JobService, RunHandle
+from vlmgrpc.jobs.store import EventType
+from vlmgrpc.pipeline import fetch, sniff
+from vlmgrpc.pipeline.elements import Element, ImageSource, image_elements, page_elements
+
+log = logging.getLogger(__name__)
+
+
+def assemble(domain: str, results: dict[int, Any]) -> dict[str, Any]:
+    """The prediction's response: one entry per element, in element order."""
+    pages = [{"page_index": i, **results[i]} for i in sorted(results)]
+    response: dict[str, Any] = {"pages": pages}
+    if domain == "document.ocr":
+        response = {"text": "\n\n".join(p.get("text", "") for p in pages), "pages": pages}
+    return response
+
+
+class Runner:
+    def __init__(self, jobs: JobService):
+        self.jobs = jobs
+        self.settings = jobs.settings
+        self._workers: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._worker(), name=f"worker-{i}")
+                         for i in range(self.settings.workers)]
+
+    async def stop(self, grace_s: float) -> None:
+        """Let running predictions finish within the grace period; re-queue the rest."""
+        handles = list(self.jobs.running.values())
+        tasks = [h.task for h in handles if h.task]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        for handle in handles:
+            if handle.task and not handle.task.done():
+                handle.requeue = True
+                handle.task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        while True:
+            pred_id = await self.jobs.dispatch.get()
+            handle = await self._claim(pred_id)
+            if handle is None:
+                continue
+            # The job runs in its own task: cancelling it (cancel, shutdown) never kills the worker.
+            handle.task = asyncio.create_task(self._run(pred_id, handle), name=f"prediction-{pred_id}")
+            try:
+                await asyncio.wait({handle.task})
+            finally:
+                self.jobs.running.pop(pred_id, None)
+                handle.done.set()
+
+    async def _claim(self, pred_id: str) -> RunHandle | None:
+        async with self.jobs.lock(pred_id):
+            pred = await self.jobs.store.get(pred_id)
+            if pred is None or pred.status is not Status.ENQUEUED or pred_id in self.jobs.running:
+                return None  # paused, cancelled or already running since it was queued
+            handle = RunHandle()
+            self.jobs.running[pred_id] = handle
+            return handle
+
+    async def _run(self, pred_id: str, handle: RunHandle) -> None:
+        jobs = self.jobs
+        async with jobs.lock(pred_id):
+            pred = await jobs.store.get(pred_id)
+            assert pred is not None
+            pred.transition(Status.RUNNING)
+            pred.started_at = pred.started_at or utcnow()
+            await jobs.save(pred)
+        started = time.monotonic()
+        try:
+            finished = await self._process(pred, handle)
+            async with jobs.lock(pred_id):
+                pred.run_seconds += time.monotonic() - started
+                if finished:
+                    pred.response = assemble(pred.domain, await jobs.store.elements(pred.id))
+                    pred.transition(Status.COMPLETED)
+                    await jobs.save(pred)
+                    jobs.on_terminal(pred)
+                else:
+                    pred.transition(Status.PAUSED, "paused on request")
+                    await jobs.save(pred)
+        except asyncio.CancelledError:
+            async with jobs.lock(pred_id):
+                pred.run_seconds += time.monotonic() - started
+                if handle.requeue:
+                    pred.transition(Status.ENQUEUED, "re-queued: the server is shutting down")
+                    await jobs.save(pred)
+                else:
+                    await jobs.fail(pred, cancelled())
+        except ServiceError as exc:
+            async with jobs.lock(pred_id):
+                pred.run_seconds += time.monotonic() - started
+                await jobs.fail(pred, exc)
+        except Exception as exc:  # a bug must fail the prediction, not lose it
+            log.exception("prediction %s failed unexpectedly", pred_id)
+            async with jobs.lock(pred_id):
+                await jobs.fail(pred, ServiceError(Code.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}"))
+
+    async def _process(self, pred: Prediction, handle: RunHandle) -> bool:
+        """Send the elements not yet done; True when every element is done, False when paused."""
+        jobs = self.jobs
+        done = await jobs.store.elements(pred.id)
+        retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
+                                 stop=stop_after_delay(self.settings.triton_unavailable_budget_s),
+                                 wait=wait_exponential(multiplier=0.5, max=5))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    source = self._until_paused(self._elements(pred, set(done)), handle)
+                    stream = jobs.gateway.stream(pred.domain, pred.config, source, self.settings.pages_in_flight)
+                    async for index, result in stream:
+                        await jobs.store.save_element(pred.id, index, result)
+                        done[index] = result
+                        async with jobs.lock(pred.id):
+                            pred.done = len(done)
+                            await jobs.save(pred, EventType.PROGRESS)
+        except TritonUnavailable as exc:
+            raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for "
+                              f"{self.settings.triton_unavailable_budget_s:.0f} s: {exc.message}") from None
+        return len(done) >= pred.total
+
+    @staticmethod
+    async def _until_paused(elements: AsyncIterator[Element], handle: RunHandle) -> AsyncIterator[Element]:
+        async for element in elements:
+            if handle.pause_requested:
+                return
+            yield element
+
+    async def _elements(self, pred: Prediction, skip: set[int]) -> AsyncIterator[Element]:
+        blobs, settings = self.jobs.blobs, self.settings
+        if pred.kind is Kind.IMAGE:
+            sources = [ImageSource(i, blobs.path(ref.blob) if ref.blob else None, ref.url)
+                       for i, ref in enumerate(pred.inputs) if i not in skip]
+            async for element in image_elements(sources, settings):
+                yield element
+            return
+        ref = pred.inputs[0]
+        if ref.blob is None:  # a URL document: fetch it once and keep it like uploaded bytes
+            data = await fetch.fetch(ref.url or "", max_bytes=settings.max_document_bytes,
+                                     timeout_s=settings.url_fetch_timeout_s,
+                                     allow_private=settings.allow_private_urls, field_path="document.url")
+            rel = await blobs.write(f"inputs/{pred.id}/0", data)
+            media = sniff.media_type(data)
+            total = await self.jobs.check_blob(pred.kind, pred.config, rel, media, "document.url")
+            async with self.jobs.lock(pred.id):
+                ref.blob, ref.media_type, pred.total = rel, media, total
+                await self.jobs.save(pred, EventType.PROGRESS)
+        path = blobs.path(ref.blob)
+        if ref.media_type == sniff.PDF:
+            indices = pred.config.get("page_indices") or range(pred.total)
+            wanted = [i for i in indices if i not in skip]
+            async for element in page_elements(self.jobs.renderer, path, wanted, settings,
+                                               prefetch=settings.pages_in_flight):
+                yield element
+        elif 0 not in skip:
+            yield Element(0, await blobs.read(ref.blob))

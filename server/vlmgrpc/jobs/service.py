@@ -1,0 +1,313 @@
+"""The job service: submission, reads and control of predictions. Execution is in runner.py,
+watching in watch.py. Knows nothing of gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import zlib
+from dataclasses import dataclass, field
+
+from vlmgrpc.catalog import Catalog
+from vlmgrpc.errors import (
+    Code,
+    ServiceError,
+    cancelled,
+    exhausted,
+    failed_precondition,
+    not_found,
+    unavailable,
+)
+from vlmgrpc.inference.gateway import TritonGateway
+from vlmgrpc.jobs import paging, validation
+from vlmgrpc.jobs.blobs import Blobs
+from vlmgrpc.jobs.events import EventBus
+from vlmgrpc.jobs.files import FileStore
+from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status, check_transition
+from vlmgrpc.jobs.store import Cursor, EventType, Store
+from vlmgrpc.pipeline import sniff
+from vlmgrpc.pipeline.images import check_image
+from vlmgrpc.pipeline.render import Renderer
+from vlmgrpc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Dispatch:
+    """The bounded queue of enqueued prediction ids. A submission reserves its slot before its
+    inputs are stored, so an accepted prediction always finds room."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=size)
+        self._reserved = 0
+
+    def reserve(self) -> bool:
+        if self._queue.qsize() + self._reserved >= self.size:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        self._reserved -= 1
+
+    def commit(self, prediction_id: str) -> None:
+        self._reserved -= 1
+        self._queue.put_nowait(prediction_id)
+
+    async def put(self, prediction_id: str) -> None:
+        await self._queue.put(prediction_id)
+
+    async def get(self) -> str:
+        return await self._queue.get()
+
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+
+@dataclass
+class RunHandle:
+    task: asyncio.Task | None = None
+    pause_requested: bool = False
+    requeue: bool = False  # cancelled by shutdown: go back to ENQUEUED instead of FAILED
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class JobService:
+    def __init__(self, settings: Settings, store: Store, blobs: Blobs, files: FileStore, bus: EventBus,
+                 catalog: Catalog, renderer: Renderer, gateway: TritonGateway):
+        self.settings = settings
+        self.store = store
+        self.blobs = blobs
+        self.files = files
+        self.bus = bus
+        self.catalog = catalog
+        self.renderer = renderer
+        self.gateway = gateway
+        self.dispatch = Dispatch(settings.queue_size)
+        self.served: list[str] = []
+        self.running: dict[str, RunHandle] = {}
+        self.closing = False
+        self._locks = [asyncio.Lock() for _ in range(64)]
+        self._background: set[asyncio.Task] = set()
+
+    def lock(self, prediction_id: str) -> asyncio.Lock:
+        # Striped locks: every change of one prediction is serialised, memory stays bounded.
+        return self._locks[zlib.crc32(prediction_id.encode()) % len(self._locks)]
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def save(self, pred: Prediction, event: EventType = EventType.STATUS_CHANGED) -> None:
+        self.bus.publish(await self.store.save(pred, event))
+
+    # --- submission
+
+    async def submit(self, sub: validation.Submission) -> tuple[Prediction, bool]:
+        """Accept a prediction (or find the one this request id already made): (prediction, created)."""
+        if self.closing:
+            raise unavailable("SHUTTING_DOWN", "the server is shutting down; retry on another instance")
+        if not self.served:
+            raise unavailable("MODEL_NOT_READY", "the model is not ready yet; retry shortly")
+        validation.validate(sub, known=self.catalog.is_known(sub.domain), served=self.served,
+                            max_images=self.settings.max_images_per_request)
+        fingerprint = sub.fingerprint()
+        if sub.request_id:
+            existing = await self._by_request_id(sub, fingerprint)
+            if existing:
+                return existing, False
+        if not self.dispatch.reserve():
+            raise exhausted("QUEUE_FULL", f"{self.dispatch.size} predictions are waiting; retry later",
+                            queue_size=str(self.dispatch.size))
+        committed = False
+        pred_id = uuid.uuid4().hex
+        try:
+            inputs, total = await self._accept_inputs(pred_id, sub)
+            pred = Prediction(id=pred_id, owner=sub.owner, kind=sub.kind, domain=sub.domain, model=sub.model,
+                              batch=sub.batch, request_id=sub.request_id, fingerprint=fingerprint,
+                              callback_url=sub.callback_url, config=sub.config, metadata=sub.metadata,
+                              inputs=inputs, request_created_at=sub.request_created_at, total=total)
+            pred, created = await self.store.create(pred)
+            if not created:  # the same request id raced us
+                await self.blobs.remove(f"inputs/{pred_id}")
+                self._check_same(pred, fingerprint)
+                return pred, False
+            async with self.lock(pred.id):
+                pred.transition(Status.ENQUEUED)
+                await self.save(pred)
+            self.dispatch.commit(pred.id)
+            committed = True
+            return pred, True
+        finally:
+            if not committed:
+                self.dispatch.release()
+
+    async def _by_request_id(self, sub: validation.Submission, fingerprint: str) -> Prediction | None:
+        found = await self.store.list(sub.owner, status=None, domain="", after=None, limit=1,
+                                      request_id=sub.request_id)
+        if found:
+            self._check_same(found[0], fingerprint)
+            return found[0]
+        return None
+
+    @staticmethod
+    def _check_same(pred: Prediction, fingerprint: str) -> None:
+        if pred.fingerprint != fingerprint:
+            raise ServiceError(Code.ALREADY_EXISTS, "REQUEST_ID_REUSED",
+                               f"request id {pred.request_id!r} was already used for a different request",
+                               {"prediction_id": pred.id})
+
+    async def _accept_inputs(self, pred_id: str, sub: validation.Submission) -> tuple[list[InputRef], int]:
+        """Check every input's bytes and keep them under the data directory. Returns the inputs and
+        the number of elements (images or pages) the prediction will process."""
+        refs: list[InputRef] = []
+        total = 0
+        for i, raw in enumerate(sub.inputs):
+            where = sub.input_field(i)
+            rel = f"inputs/{pred_id}/{i}"
+            if raw.url:
+                refs.append(InputRef(url=raw.url))
+                total += 1
+                continue
+            if raw.file_id:
+                record = await self.files.get(sub.owner, raw.file_id)
+                media = record.detected_type
+                await self.blobs.link(record.blob, rel)
+            else:
+                media = sniff.media_type(raw.data or b"")
+                await self.blobs.write(rel, raw.data or b"")
+            refs.append(InputRef(blob=rel, media_type=media))
+            where = f"{where}.file_id" if raw.file_id else f"{where}.data"
+            total += await self.check_blob(sub.kind, sub.config, rel, media, where)
+        return refs, total
+
+    async def check_blob(self, kind: Kind, config: dict, rel: str, media: str, where: str) -> int:
+        """Check stored input bytes; return how many elements they hold. Bad bytes are removed."""
+        path = self.blobs.path(rel)
+        try:
+            if kind is Kind.DOCUMENT and media == sniff.PDF:
+                pages = await self.renderer.inspect(str(path), self.settings.max_pages, where)
+                wanted = config.get("page_indices") or []
+                out_of_range = [p for p in wanted if p >= pages]
+                if out_of_range:
+                    raise ServiceError(Code.INVALID_ARGUMENT, "PAGE_OUT_OF_RANGE",
+                                       f"page_indices {out_of_range} are beyond the document's {pages} pages",
+                                       {"pages": str(pages)}, [("config.page_indices", "beyond the last page")])
+                return len(wanted) or pages
+            if not sniff.is_image(media):
+                expected = "a PDF or an image" if kind is Kind.DOCUMENT else "an image"
+                raise ServiceError(Code.INVALID_ARGUMENT, "UNSUPPORTED_MEDIA_TYPE",
+                                   f"the bytes are not {expected} (detected {media})", {"detected": media},
+                                   [(where, f"expected {expected}")])
+            limit = self.settings.max_image_bytes
+            if path.stat().st_size > limit:
+                raise ServiceError(Code.INVALID_ARGUMENT, "INPUT_TOO_LARGE", f"images are limited to {limit} bytes",
+                                   {"max_bytes": str(limit)}, [(where, "too large")])
+            data = await self.blobs.read(rel)
+            await asyncio.to_thread(check_image, data, self.settings.max_image_pixels, where)
+            return 1
+        except ServiceError:
+            await self.blobs.remove(rel.rsplit("/", 1)[0])
+            raise
+
+    # --- reads
+
+    async def get(self, owner: str, prediction_id: str) -> Prediction:
+        pred = await self.store.get(prediction_id)
+        if pred is None or pred.owner != owner:  # another tenant's prediction does not exist for you
+            raise not_found("prediction", prediction_id)
+        return pred
+
+    async def list(self, owner: str, *, status: Status | None, domain: str, page_size: int,
+                   page_token: str) -> tuple[list[Prediction], str]:
+        size = paging.page_size(page_size)
+        filters = f"{status.value if status else ''}|{domain}"
+        after = paging.decode(page_token, filters)
+        preds = await self.store.list(owner, status=status, domain=domain, after=after, limit=size + 1)
+        token = ""
+        if len(preds) > size:
+            preds = preds[:size]
+            token = paging.encode(Cursor(preds[-1].created_at.isoformat(), preds[-1].id), filters)
+        return preds, token
+
+    # --- control
+
+    async def cancel(self, owner: str, prediction_id: str) -> Prediction:
+        await self.get(owner, prediction_id)
+        async with self.lock(prediction_id):
+            pred = await self.get(owner, prediction_id)
+            if pred.status.terminal:
+                raise failed_precondition("ALREADY_TERMINAL", f"prediction {prediction_id!r} is already "
+                                          f"{pred.status.value}", status=pred.status.value)
+            handle = self.running.get(prediction_id)
+            if handle is None:
+                await self.fail(pred, cancelled())
+                return pred
+            if handle.task:
+                handle.task.cancel()
+        await handle.done.wait()
+        return await self.get(owner, prediction_id)
+
+    async def pause(self, owner: str, prediction_id: str) -> Prediction:
+        async with self.lock(prediction_id):
+            pred = await self.get(owner, prediction_id)
+            if pred.status is Status.PAUSED:
+                return pred
+            check_transition(pred.status, Status.PAUSED, pred.id)
+            handle = self.running.get(prediction_id)
+            if handle is None:
+                pred.transition(Status.PAUSED, "paused on request")
+                await self.save(pred)
+                return pred
+            handle.pause_requested = True  # the runner stops before its next element
+        await handle.done.wait()
+        return await self.get(owner, prediction_id)
+
+    async def resume(self, owner: str, prediction_id: str) -> Prediction:
+        async with self.lock(prediction_id):
+            pred = await self.get(owner, prediction_id)
+            if pred.status is not Status.PAUSED:
+                raise failed_precondition("NOT_PAUSED", f"prediction {prediction_id!r} is {pred.status.value}, "
+                                          "not paused", status=pred.status.value)
+            if not self.dispatch.reserve():
+                raise exhausted("QUEUE_FULL", "the queue is full; retry later")
+            pred.transition(Status.ENQUEUED, "resumed")
+            await self.save(pred)
+            self.dispatch.commit(pred.id)
+            return pred
+
+    async def fail(self, pred: Prediction, error: ServiceError) -> None:
+        """Move a prediction to FAILED (caller holds its lock)."""
+        pred.error = error.to_dict()
+        pred.transition(Status.FAILED, error.message)
+        await self.save(pred)
+        self.on_terminal(pred)
+
+    def on_terminal(self, pred: Prediction) -> None:
+        if pred.callback_url:
+            from vlmgrpc.jobs.callbacks import deliver
+
+            self.spawn(deliver(pred, secret=self.settings.callback_secret,
+                               attempts=self.settings.callback_attempts,
+                               timeout_s=self.settings.callback_timeout_s))
+
+    # --- lifecycle
+
+    async def recover(self) -> None:
+        """After a restart: whatever was accepted and not finished is queued again."""
+        for pred in await self.store.with_status(Status.PENDING, Status.RUNNING):
+            pred.transition(Status.ENQUEUED, "re-queued after a restart")
+            await self.save(pred)
+        queued = await self.store.with_status(Status.ENQUEUED)
+        if queued:
+            log.info("re-queueing %d predictions", len(queued))
+
+        async def requeue() -> None:
+            for pred in queued:
+                await self.dispatch.put(pred.id)
+
+        self.spawn(requeue())

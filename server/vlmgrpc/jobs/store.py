@@ -1,0 +1,229 @@
+"""SQLite persistence of predictions, their event history, per-element results and files.
+
+One connection, used from one dedicated thread: SQLite calls never block the event loop and
+never race each other. WAL mode: a committed transaction survives a kill -9 of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vlmgrpc.jobs.model import Prediction, Status, utcnow
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  status TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS predictions_request ON predictions(owner, request_id) WHERE request_id != '';
+CREATE INDEX IF NOT EXISTS predictions_owner_created ON predictions(owner, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS predictions_status ON predictions(status, created_at);
+CREATE TABLE IF NOT EXISTS events (
+  prediction_id TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  time TEXT NOT NULL,
+  snapshot TEXT NOT NULL,
+  PRIMARY KEY (prediction_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS element_results (
+  prediction_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  result TEXT NOT NULL,
+  PRIMARY KEY (prediction_id, idx)
+);
+CREATE TABLE IF NOT EXISTS files (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_owner_created ON files(owner, created_at DESC, id DESC);
+"""
+
+
+class EventType(str, Enum):
+    SNAPSHOT = "snapshot"
+    STATUS_CHANGED = "status_changed"
+    PROGRESS = "progress"
+    HEARTBEAT = "heartbeat"
+
+
+@dataclass(frozen=True)
+class Event:
+    prediction_id: str
+    sequence: int
+    type: EventType
+    time: datetime
+    prediction: Prediction | None  # None on heartbeats
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position in a newest-first listing."""
+
+    created_at: str
+    id: str
+
+
+def _snapshot(pred: Prediction) -> str:
+    # Non-terminal snapshots leave the response out: it is only final at the end.
+    return pred.model_dump_json(exclude=None if pred.status.terminal else {"response"})
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self._db)
+
+    async def open(self) -> None:
+        def _open(_: Any) -> sqlite3.Connection:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            return db
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._pool, _open, None)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(lambda db: db.close())
+            self._db = None
+        self._pool.shutdown(wait=True)
+
+    # --- predictions
+
+    async def create(self, pred: Prediction) -> tuple[Prediction, bool]:
+        """Insert a new prediction with its first event; with a known (owner, request_id) return the
+        existing prediction instead. Returns (prediction, created)."""
+
+        def _create(db: sqlite3.Connection) -> tuple[Prediction, bool]:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if pred.request_id:
+                    row = db.execute("SELECT body FROM predictions WHERE owner=? AND request_id=?",
+                                     (pred.owner, pred.request_id)).fetchone()
+                    if row:
+                        return Prediction.model_validate_json(row[0]), False
+                pred.sequence = 1
+                db.execute("INSERT INTO predictions VALUES (?,?,?,?,?,?,?)",
+                           (pred.id, pred.owner, pred.request_id, pred.created_at.isoformat(),
+                            pred.status.value, pred.domain, pred.model_dump_json()))
+                db.execute("INSERT INTO events VALUES (?,?,?,?,?)",
+                           (pred.id, 1, EventType.STATUS_CHANGED.value, utcnow().isoformat(), _snapshot(pred)))
+                return pred, True
+
+        return await self._run(_create)
+
+    async def save(self, pred: Prediction, event: EventType) -> Event:
+        """Persist the prediction and append one event to its history, atomically."""
+        time = utcnow()
+
+        def _save(db: sqlite3.Connection) -> Event:
+            with db:
+                pred.sequence += 1
+                db.execute("UPDATE predictions SET status=?, body=? WHERE id=?",
+                           (pred.status.value, pred.model_dump_json(), pred.id))
+                db.execute("INSERT INTO events VALUES (?,?,?,?,?)",
+                           (pred.id, pred.sequence, event.value, time.isoformat(), _snapshot(pred)))
+            return Event(pred.id, pred.sequence, event, time, pred.model_copy(deep=True))
+
+        return await self._run(_save)
+
+    async def get(self, prediction_id: str) -> Prediction | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT body FROM predictions WHERE id=?", (prediction_id,)).fetchone())
+        return Prediction.model_validate_json(row[0]) if row else None
+
+    async def list(self, owner: str, *, status: Status | None, domain: str, after: Cursor | None,
+                   limit: int, request_id: str = "") -> list[Prediction]:
+        sql = "SELECT body FROM predictions WHERE owner=?"
+        args: list[Any] = [owner]
+        if request_id:
+            sql += " AND request_id=?"
+            args.append(request_id)
+        if status:
+            sql += " AND status=?"
+            args.append(status.value)
+        if domain:
+            sql += " AND domain=?"
+            args.append(domain)
+        if after:
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            args += [after.created_at, after.created_at, after.id]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        rows = await self._run(lambda db: db.execute(sql, args).fetchall())
+        return [Prediction.model_validate_json(r[0]) for r in rows]
+
+    async def with_status(self, *statuses: Status) -> list[Prediction]:
+        marks = ",".join("?" * len(statuses))
+        rows = await self._run(lambda db: db.execute(
+            f"SELECT body FROM predictions WHERE status IN ({marks}) ORDER BY created_at, id",
+            [s.value for s in statuses]).fetchall())
+        return [Prediction.model_validate_json(r[0]) for r in rows]
+
+    async def events_after(self, prediction_id: str, sequence: int, limit: int = 500) -> list[Event]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT sequence, type, time, snapshot FROM events WHERE prediction_id=? AND sequence>? "
+            "ORDER BY sequence LIMIT ?", (prediction_id, sequence, limit)).fetchall())
+        return [Event(prediction_id, seq, EventType(kind), datetime.fromisoformat(time),
+                      Prediction.model_validate_json(snap)) for seq, kind, time, snap in rows]
+
+    # --- per-element results (a resumed or re-queued prediction skips the elements already done)
+
+    async def save_element(self, prediction_id: str, index: int, result: Any) -> None:
+        text = json.dumps(result, separators=(",", ":"))
+        await self._run(lambda db: db.execute(
+            "INSERT OR REPLACE INTO element_results VALUES (?,?,?)", (prediction_id, index, text)))
+
+    async def elements(self, prediction_id: str) -> dict[int, Any]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT idx, result FROM element_results WHERE prediction_id=?", (prediction_id,)).fetchall())
+        return {idx: json.loads(text) for idx, text in rows}
+
+    # --- files (the body is the file service's own JSON)
+
+    async def put_file(self, file_id: str, owner: str, created_at: str, body: str) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT INTO files VALUES (?,?,?,?)", (file_id, owner, created_at, body)))
+
+    async def get_file(self, file_id: str) -> tuple[str, str] | None:
+        """(owner, body) of a file."""
+        return await self._run(lambda db: db.execute(
+            "SELECT owner, body FROM files WHERE id=?", (file_id,)).fetchone())
+
+    async def list_files(self, owner: str, after: Cursor | None, limit: int) -> list[str]:
+        sql, args = "SELECT body FROM files WHERE owner=?", [owner]
+        if after:
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            args += [after.created_at, after.created_at, after.id]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return [r[0] for r in await self._run(lambda db: db.execute(sql, args).fetchall())]
+
+    async def delete_file(self, file_id: str) -> bool:
+        cur = await self._run(lambda db: db.execute("DELETE FROM files WHERE id=?", (file_id,)))
+        return cur.rowcount > 0

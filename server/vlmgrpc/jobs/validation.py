@@ -1,0 +1,135 @@
+"""Checks of a submission that need no I/O (the bytes are checked in pipeline/)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from vlmgrpc.errors import ServiceError, failed_precondition, invalid
+from vlmgrpc.jobs.model import Kind
+from vlmgrpc.pipeline.fetch import check_url
+
+DOMAIN_RE = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+(\.[a-z0-9-]+)*$")
+MODELS = ("vlm-1",)
+DETAILS = ("", "auto", "lo", "hi")
+SERVICE_TIERS = ("", "auto", "default", "standard", "flex", "priority")
+ENVIRONMENTS = ("", "dev", "staging", "prod")
+MAX_REQUEST_ID = 128
+
+
+@dataclass
+class RawInput:
+    """One input as the caller gave it: exactly one of the three is set."""
+
+    data: bytes | None = None
+    url: str | None = None
+    file_id: str | None = None
+
+
+@dataclass
+class Submission:
+    owner: str
+    kind: Kind
+    domain: str
+    inputs: list[RawInput]
+    batch: bool
+    model: str = "vlm-1"
+    request_id: str = ""
+    callback_url: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    request_created_at: datetime | None = None
+
+    def input_field(self, index: int) -> str:
+        return f"images[{index}]" if self.kind is Kind.IMAGE else "document"
+
+    def fingerprint(self) -> str:
+        """Identifies the request's content: a reused request id with other content is refused."""
+        digest = hashlib.sha256()
+        head = [self.kind.value, self.domain, self.model, self.callback_url, self.config, self.metadata]
+        digest.update(json.dumps(head, sort_keys=True, default=str).encode())
+        for raw in self.inputs:
+            digest.update(b"\x00")
+            digest.update(hashlib.sha256(raw.data).digest() if raw.data is not None
+                          else f"{raw.url}|{raw.file_id}".encode())
+        return digest.hexdigest()
+
+
+def validate(sub: Submission, *, known: bool, served: list[str], max_images: int) -> None:
+    """Raise the first problem found, as INVALID_ARGUMENT (or FAILED_PRECONDITION when the
+    domain exists but the loaded model does not serve it)."""
+    if len(sub.request_id) > MAX_REQUEST_ID:
+        raise invalid("REQUEST_ID_TOO_LONG", f"id is longer than {MAX_REQUEST_ID} characters", "id")
+    if not sub.domain:
+        raise invalid("MISSING_DOMAIN", "domain is required, e.g. document.ocr", "domain")
+    if not DOMAIN_RE.match(sub.domain) or not known:
+        raise invalid("UNKNOWN_DOMAIN", f"domain {sub.domain!r} is not a known domain (see HubService.ListDomains)",
+                      "domain", domain=sub.domain)
+    if sub.domain not in served:
+        raise failed_precondition(
+            "DOMAIN_NOT_SERVED", f"domain {sub.domain!r} is not served by the loaded model; it serves "
+            + ", ".join(served), domain=sub.domain, served=",".join(served))
+    if sub.model not in MODELS:
+        raise invalid("UNKNOWN_MODEL", f"model must be one of {', '.join(MODELS)}", "model")
+    _validate_inputs(sub, max_images)
+    _validate_config(sub.config)
+    _validate_metadata(sub.metadata)
+    if sub.callback_url:
+        if sub.callback_url.startswith("data:"):
+            raise invalid("INVALID_CALLBACK_URL", "callback_url must be http(s)", "callback_url")
+        _wrap(lambda: check_url(sub.callback_url, "callback_url"), "INVALID_CALLBACK_URL")
+
+
+def _wrap(check, reason: str) -> None:
+    try:
+        check()
+    except ServiceError as exc:
+        exc.reason = reason
+        raise
+
+
+def _validate_inputs(sub: Submission, max_images: int) -> None:
+    if sub.kind is Kind.IMAGE:
+        if not sub.inputs:
+            raise invalid("MISSING_INPUT", "at least one image is required", "images")
+        if len(sub.inputs) > max_images:
+            raise invalid("TOO_MANY_IMAGES", f"at most {max_images} images per request", "images",
+                          max_images=str(max_images))
+    elif len(sub.inputs) != 1:
+        raise invalid("MISSING_INPUT", "a document is required", "document")
+    for i, raw in enumerate(sub.inputs):
+        where = sub.input_field(i)
+        given = [x for x in (raw.data, raw.url, raw.file_id) if x]
+        if len(given) != 1:
+            raise invalid("MISSING_INPUT", f"{where} needs bytes, a url or a file_id", where)
+        if raw.url:
+            check_url(raw.url, f"{where}.url")
+
+
+def _validate_config(cfg: dict[str, Any]) -> None:
+    if cfg.get("detail", "") not in DETAILS:
+        raise invalid("INVALID_CONFIG", "detail must be auto, lo or hi", "config.detail")
+    if cfg.get("service_tier", "") not in SERVICE_TIERS:
+        raise invalid("INVALID_CONFIG", "service_tier must be one of " + ", ".join(SERVICE_TIERS[1:]),
+                      "config.service_tier")
+    temperature = cfg.get("temperature", 0.0)
+    if not 0.0 <= temperature <= 2.0:
+        raise invalid("INVALID_CONFIG", "temperature must be within [0, 2]", "config.temperature")
+    if cfg.get("max_tokens", 1) <= 0:
+        raise invalid("INVALID_CONFIG", "max_tokens must be positive", "config.max_tokens")
+    if cfg.get("max_retries", 0) < 0:
+        raise invalid("INVALID_CONFIG", "max_retries must not be negative", "config.max_retries")
+    pages = cfg.get("page_indices", [])
+    if any(p < 0 for p in pages):
+        raise invalid("INVALID_CONFIG", "page_indices are 0-based and must not be negative", "config.page_indices")
+    if len(set(pages)) != len(pages):
+        raise invalid("INVALID_CONFIG", "page_indices must not repeat", "config.page_indices")
+
+
+def _validate_metadata(meta: dict[str, Any]) -> None:
+    if meta.get("environment", "") not in ENVIRONMENTS:
+        raise invalid("INVALID_METADATA", "environment must be dev, staging or prod", "metadata.environment")

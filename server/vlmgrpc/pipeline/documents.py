@@ -1,0 +1,45 @@
+"""PDF inspection and page rendering with pymupdf. These functions run in worker processes
+(see pipeline/render.py): MuPDF holds the GIL, and a process keeps the event loop free."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pymupdf
+
+from vlmgrpc.errors import invalid
+
+
+def inspect_pdf(path: str, max_pages: int, field_path: str) -> int:
+    """Open the PDF and return its page count, or raise a clear INVALID_ARGUMENT."""
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception as exc:  # pymupdf raises its own FileDataError, RuntimeError, ...
+        raise invalid("INVALID_PDF", f"the bytes are not a readable PDF: {exc}", field_path) from None
+    with doc:
+        if doc.needs_pass or doc.is_encrypted:
+            raise invalid("PDF_ENCRYPTED", "the PDF is encrypted; send it without a password", field_path)
+        pages = doc.page_count
+    if pages == 0:
+        raise invalid("PDF_EMPTY", "the PDF has no pages", field_path)
+    if pages > max_pages:
+        raise invalid("TOO_MANY_PAGES", f"the PDF has {pages} pages; at most {max_pages} are accepted",
+                      field_path, pages=str(pages), max_pages=str(max_pages))
+    return pages
+
+
+@lru_cache(maxsize=4)
+def _open(path: str) -> pymupdf.Document:
+    # A worker renders many pages of the same document in a row: keep it open.
+    return pymupdf.open(path, filetype="pdf")
+
+
+def render_page(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
+    """Render one page to PNG and return it with the page's text layer."""
+    page = _open(path)[index]
+    zoom = dpi / 72
+    width, height = page.rect.width * zoom, page.rect.height * zoom
+    if width * height > max_pixels:  # a huge page is rendered smaller, not refused
+        zoom *= (max_pixels / (width * height)) ** 0.5
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    return pix.tobytes("png"), page.get_text()

@@ -1,0 +1,63 @@
+"""Elements are what the model sees: one image, or one rendered page with its text layer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vlmgrpc.pipeline import fetch
+from vlmgrpc.pipeline.images import check_image
+from vlmgrpc.pipeline.render import Renderer
+from vlmgrpc.settings import Settings
+
+
+@dataclass(frozen=True)
+class Element:
+    index: int
+    image: bytes
+    text_hint: str = ""
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    index: int
+    path: Path | None = None  # accepted bytes, already checked at submission
+    url: str | None = None  # fetched and checked now
+
+
+async def image_elements(sources: Iterable[ImageSource], settings: Settings) -> AsyncIterator[Element]:
+    for src in sources:
+        field_path = f"images[{src.index}].url"
+        if src.path is not None:
+            data = await asyncio.to_thread(src.path.read_bytes)
+        else:
+            data = await fetch.fetch(src.url or "", max_bytes=settings.max_image_bytes,
+                                     timeout_s=settings.url_fetch_timeout_s,
+                                     allow_private=settings.allow_private_urls, field_path=field_path)
+            await asyncio.to_thread(check_image, data, settings.max_image_pixels, field_path)
+        yield Element(src.index, data)
+
+
+async def page_elements(renderer: Renderer, path: Path, indices: Iterable[int], settings: Settings,
+                        prefetch: int) -> AsyncIterator[Element]:
+    """Render pages ahead of the consumer (at most `prefetch` waiting), so rendering page n+1
+    overlaps the model's work on page n."""
+    pending: deque[tuple[int, asyncio.Future]] = deque()
+    try:
+        for index in indices:
+            pending.append((index, asyncio.ensure_future(
+                renderer.render(str(path), index, settings.render_dpi, settings.max_image_pixels))))
+            if len(pending) > prefetch:
+                first, fut = pending.popleft()
+                image, text = await fut
+                yield Element(first, image, text)
+        while pending:
+            first, fut = pending.popleft()
+            image, text = await fut
+            yield Element(first, image, text)
+    finally:
+        for _, fut in pending:
+            fut.cancel()

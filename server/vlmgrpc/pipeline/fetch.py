@@ -1,0 +1,76 @@
+"""Fetching URL inputs: data: URLs and http(s), with size and time caps, and no requests to
+loopback, private or link-local addresses unless the settings allow them (checked on every redirect)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import ipaddress
+import socket
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from vlmgrpc.errors import invalid
+
+MAX_REDIRECTS = 5
+
+
+def decode_data_url(url: str, max_bytes: int, field_path: str) -> bytes:
+    header, _, payload = url.partition(",")
+    if ";base64" not in header:
+        raise invalid("INVALID_URL", "data: URLs must be base64 encoded", field_path)
+    if len(payload) * 3 // 4 > max_bytes:
+        raise invalid("INPUT_TOO_LARGE", f"the data URL holds more than {max_bytes} bytes", field_path)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("INVALID_URL", "the data URL is not valid base64", field_path) from None
+
+
+def check_url(url: str, field_path: str) -> None:
+    """Syntax check done at submission; the address check happens when the URL is fetched."""
+    if url.startswith("data:"):
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid("INVALID_URL", "URLs must be http(s) with a host, or data: URLs", field_path)
+
+
+async def _check_address(host: str, field_path: str) -> None:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    for info in infos:
+        addr = ipaddress.ip_address(info[4][0])
+        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast:
+            raise invalid("URL_NOT_ALLOWED", f"{host} resolves to a non-public address ({addr})", field_path,
+                          host=host)
+
+
+async def fetch(url: str, *, max_bytes: int, timeout_s: float, allow_private: bool, field_path: str) -> bytes:
+    if url.startswith("data:"):
+        return decode_data_url(url, max_bytes, field_path)
+    check_url(url, field_path)
+    async with httpx.AsyncClient(follow_redirects=False, timeout=timeout_s) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            host = urlsplit(url).hostname or ""
+            if not allow_private:
+                await _check_address(host, field_path)
+            try:
+                async with asyncio.timeout(timeout_s), client.stream("GET", url) as resp:
+                    if resp.is_redirect:
+                        url = urljoin(url, resp.headers.get("location", ""))
+                        check_url(url, field_path)
+                        continue
+                    if resp.status_code != 200:
+                        raise invalid("URL_FETCH_FAILED", f"GET {url} answered {resp.status_code}", field_path)
+                    body = bytearray()
+                    async for chunk in resp.aiter_bytes():
+                        body += chunk
+                        if len(body) > max_bytes:
+                            raise invalid("INPUT_TOO_LARGE", f"{url} is larger than {max_bytes} bytes", field_path)
+                    return bytes(body)
+            except (httpx.HTTPError, TimeoutError) as exc:
+                raise invalid("URL_FETCH_FAILED", f"GET {url} failed: {exc or type(exc).__name__}",
+                              field_path) from None
+    raise invalid("URL_FETCH_FAILED", f"more than {MAX_REDIRECTS} redirects", field_path)

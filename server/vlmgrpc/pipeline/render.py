@@ -1,0 +1,43 @@
+"""A pool of processes for PDF work, so MuPDF never holds the server's GIL."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from vlmgrpc.errors import invalid
+from vlmgrpc.pipeline import documents
+
+
+class Renderer:
+    def __init__(self, workers: int):
+        self._workers = workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: forking a process that runs gRPC is unsafe (grpc/grpc#13873).
+        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+
+    async def _call(self, fn, *args):
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool:
+            # A hostile document crashed a worker: replace the pool, blame the document.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            raise invalid("INVALID_PDF", "the PDF crashed the renderer") from None
+
+    async def inspect(self, path: str, max_pages: int, field_path: str) -> int:
+        return await self._call(documents.inspect_pdf, path, max_pages, field_path)
+
+    async def render(self, path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
+        return await self._call(documents.render_page, path, index, dpi, max_pixels)
+
+    async def warm_up(self) -> None:
+        # Start the worker processes now, not on the first document.
+        await asyncio.gather(*(self._call(pow, 1, 1) for _ in range(self._workers)))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

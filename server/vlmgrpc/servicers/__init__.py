@@ -1,0 +1,1 @@
+"""Servicers: thin gRPC adapters over the job layer (convert, call, convert back)."""

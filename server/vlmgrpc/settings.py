@@ -1,0 +1,59 @@
+"""Every setting of the service, in one place: environment variables VLMGRPC_* or CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VLMGRPC_", extra="ignore")
+
+    # --- gRPC server
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_message_bytes: int = Field(64 * MiB, description="gRPC max send/receive message size")
+    keepalive_time_s: float = 30.0
+    keepalive_timeout_s: float = 10.0
+    shutdown_grace_s: float = 10.0
+
+    # --- jobs
+    data_dir: Path = REPO_ROOT / "var" / "data"
+    workers: int = Field(2, description="predictions run at once")
+    queue_size: int = Field(256, description="enqueued predictions before RESOURCE_EXHAUSTED")
+    pages_in_flight: int = Field(2, description="pages of one document sent to Triton and not yet answered")
+    watch_queue_size: int = Field(256, description="events buffered per watch stream before it re-reads the store")
+    heartbeat_s: float = 10.0
+    sync_wait_s: float = Field(600.0, description="longest a batch=false call waits for its prediction")
+    triton_unavailable_budget_s: float = Field(
+        120.0, description="how long a prediction waits for Triton to come back before failing UNAVAILABLE")
+
+    # --- input limits
+    max_images_per_request: int = 16
+    max_image_bytes: int = 32 * MiB
+    max_image_pixels: int = 50_000_000
+    max_document_bytes: int = 128 * MiB
+    max_pages: int = 2000
+    max_upload_bytes: int = 512 * MiB
+    render_dpi: int = 150
+    render_workers: int = Field(1, description="processes rendering PDF pages")
+    url_fetch_timeout_s: float = 30.0
+    allow_private_urls: bool = Field(False, description="let URL inputs and callbacks reach private addresses")
+
+    # --- callbacks
+    callback_secret: str = Field("", description="HMAC-SHA256 key for X-VLMRun-Signature")
+    callback_attempts: int = 5
+    callback_timeout_s: float = 10.0
+
+    # --- Triton
+    triton_url: str = Field("", description="external Triton gRPC host:port; empty = launch the embedded one")
+    triton_model: str = "vlm"
+    model_repository: Path = REPO_ROOT / "triton_models"
+    triton_startup_timeout_s: float = 180.0
+    triton_request_timeout_s: float = 300.0
+    health_poll_s: float = 1.0
