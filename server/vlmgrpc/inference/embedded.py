@@ -129,6 +129,7 @@ class EmbeddedTriton:
         self._stopping = False
         self._stop_event.clear()
         self._pick_ports()
+        await asyncio.to_thread(self._kill_previous)
         await asyncio.to_thread(self._prepare_workspace)
         try:
             await self._launch()
@@ -168,6 +169,22 @@ class EmbeddedTriton:
             await self._terminate(proc)
         await asyncio.to_thread(self._cleanup_shm)
 
+    @property
+    def _pidfile(self) -> Path:
+        return self.workdir / "tritonserver.pid"
+
+    def _kill_previous(self) -> None:
+        """A server killed with SIGKILL leaves its tritonserver running (it has its own session):
+        the next start on the same workdir ends that one first."""
+        try:
+            pid = int(self._pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"tritonserver" in cmdline and str(self.workdir).encode() in cmdline:
+            log.warning("ending tritonserver pid %d left over from a previous run", pid)
+            self._kill_group(pid)
+
     async def _relaunch(self) -> None:
         retrying = AsyncRetrying(
             wait=wait_exponential(multiplier=0.5, max=self.restart_backoff_max_s),
@@ -203,6 +220,7 @@ class EmbeddedTriton:
             finally:
                 log_file.close()  # the child keeps its own descriptor
             self._proc = proc
+            await asyncio.to_thread(self._pidfile.write_text, str(proc.pid))
         try:
             await self._wait_ready(proc)
         except BaseException:
