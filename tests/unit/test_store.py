@@ -1,0 +1,351 @@
+"""The SQLite store (jobs/store.py) on real database files under tmp_path."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from vlmgrpc.jobs import paging
+from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status
+from vlmgrpc.jobs.store import Cursor, EventType, Store
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = Store(tmp_path / "state" / "jobs.sqlite")  # the parent folder does not exist yet
+    await s.open()
+    yield s
+    await s.close()
+
+
+def _pred(ident: str, *, owner: str = "alice", request_id: str = "", domain: str = "image.caption",
+          created_at: datetime | None = None, kind: Kind = Kind.IMAGE) -> Prediction:
+    kw = {} if created_at is None else {"created_at": created_at}
+    return Prediction(id=ident, owner=owner, kind=kind, domain=domain, batch=True, request_id=request_id,
+                      inputs=[InputRef(blob=f"inputs/{ident}/0", media_type="image/png")], **kw)
+
+
+async def _ids(store: Store, owner: str = "alice", **kw) -> list[str]:
+    args = {"status": None, "domain": "", "after": None, "limit": 1000} | kw
+    return [p.id for p in await store.list(owner, **args)]
+
+
+# --- create and idempotency
+
+
+async def test_create_then_get(store):
+    pred = _pred("p1", request_id="req-1")
+    stored, created = await store.create(pred)
+    assert created is True
+    assert stored.sequence == 1
+    got = await store.get("p1")
+    assert got == stored
+    assert got.inputs[0].blob == "inputs/p1/0"
+    events = await store.events_after("p1", 0)
+    assert [(e.sequence, e.type) for e in events] == [(1, EventType.STATUS_CHANGED)]
+    assert events[0].prediction.status is Status.PENDING
+
+
+async def test_get_missing_is_none(store):
+    assert await store.get("nope") is None
+
+
+async def test_create_with_known_request_id_returns_the_existing_prediction(store):
+    first, created = await store.create(_pred("p1", request_id="req-1"))
+    assert created
+    again, created = await store.create(_pred("p2", request_id="req-1"))
+    assert created is False
+    assert again.id == "p1"
+    assert again == first
+    assert await store.get("p2") is None
+    assert await _ids(store) == ["p1"]
+    # The refused duplicate wrote no event either.
+    assert await store.events_after("p2", 0) == []
+
+
+async def test_same_request_id_for_different_owners_both_create(store):
+    a, created_a = await store.create(_pred("p1", owner="alice", request_id="req-1"))
+    b, created_b = await store.create(_pred("p2", owner="bob", request_id="req-1"))
+    assert created_a and created_b
+    assert (a.id, b.id) == ("p1", "p2")
+    assert await _ids(store, "alice") == ["p1"]
+    assert await _ids(store, "bob") == ["p2"]
+
+
+async def test_empty_request_id_is_never_deduplicated(store):
+    assert (await store.create(_pred("p1")))[1]
+    assert (await store.create(_pred("p2")))[1]
+    assert sorted(await _ids(store)) == ["p1", "p2"]
+
+
+async def test_list_by_request_id(store):
+    await store.create(_pred("p1", request_id="req-1"))
+    await store.create(_pred("p2", request_id="req-2"))
+    assert await _ids(store, request_id="req-2") == ["p2"]
+
+
+# --- save and events
+
+
+async def test_save_appends_events_in_sequence(store):
+    pred, _ = await store.create(_pred("p1"))
+    steps = [(Status.ENQUEUED, EventType.STATUS_CHANGED), (Status.RUNNING, EventType.STATUS_CHANGED),
+             (None, EventType.PROGRESS), (None, EventType.PROGRESS), (Status.COMPLETED, EventType.STATUS_CHANGED)]
+    returned = []
+    for status, kind in steps:
+        if status:
+            pred.transition(status)
+        else:
+            pred.done += 1
+        returned.append(await store.save(pred, kind))
+    assert [e.sequence for e in returned] == [2, 3, 4, 5, 6]
+    assert pred.sequence == 6
+    events = await store.events_after("p1", 0)
+    assert [e.sequence for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e.type for e in events] == [EventType.STATUS_CHANGED, EventType.STATUS_CHANGED,
+                                        EventType.STATUS_CHANGED, EventType.PROGRESS, EventType.PROGRESS,
+                                        EventType.STATUS_CHANGED]
+    assert [e.prediction.status for e in events] == [Status.PENDING, Status.ENQUEUED, Status.RUNNING,
+                                                     Status.RUNNING, Status.RUNNING, Status.COMPLETED]
+    assert [e.prediction.done for e in events] == [0, 0, 0, 1, 2, 2]
+    assert all(e.prediction.sequence == e.sequence for e in events)
+    times = [e.time for e in events]
+    assert times == sorted(times) and all(t.tzinfo is not None for t in times)
+    got = await store.get("p1")
+    assert got.status is Status.COMPLETED and got.sequence == 6 and got.completed_at is not None
+
+
+async def test_save_returns_a_snapshot_not_the_live_object(store):
+    pred, _ = await store.create(_pred("p1"))
+    pred.transition(Status.ENQUEUED)
+    event = await store.save(pred, EventType.STATUS_CHANGED)
+    pred.transition(Status.RUNNING)
+    assert event.prediction.status is Status.ENQUEUED
+
+
+async def test_events_after(store):
+    pred, _ = await store.create(_pred("p1"))
+    for _ in range(9):
+        pred.done += 1
+        await store.save(pred, EventType.PROGRESS)
+    assert [e.sequence for e in await store.events_after("p1", 4)] == [5, 6, 7, 8, 9, 10]
+    assert [e.sequence for e in await store.events_after("p1", 4, limit=2)] == [5, 6]
+    assert await store.events_after("p1", 10) == []
+    assert await store.events_after("other", 0) == []
+
+
+async def test_events_of_two_predictions_do_not_mix(store):
+    a, _ = await store.create(_pred("a"))
+    b, _ = await store.create(_pred("b"))
+    a.transition(Status.ENQUEUED)
+    await store.save(a, EventType.STATUS_CHANGED)
+    assert [e.sequence for e in await store.events_after("a", 0)] == [1, 2]
+    assert [e.sequence for e in await store.events_after("b", 0)] == [1]
+
+
+async def test_response_is_only_in_terminal_snapshots(store):
+    pred, _ = await store.create(_pred("p1"))
+    pred.transition(Status.ENQUEUED)
+    pred.transition(Status.RUNNING)
+    pred.response = {"partial": True}
+    await store.save(pred, EventType.PROGRESS)
+    pred.response = {"text": "final"}
+    pred.transition(Status.COMPLETED)
+    await store.save(pred, EventType.STATUS_CHANGED)
+    running, completed = (await store.events_after("p1", 1))
+    assert running.prediction.status is Status.RUNNING and running.prediction.response is None
+    assert completed.prediction.response == {"text": "final"}
+    assert (await store.get("p1")).response == {"text": "final"}
+
+
+async def test_with_status(store):
+    for i in range(4):
+        await store.create(_pred(f"p{i}", created_at=T0 + timedelta(seconds=i)))
+    p1 = await store.get("p1")
+    p1.transition(Status.ENQUEUED)
+    await store.save(p1, EventType.STATUS_CHANGED)
+    p3 = await store.get("p3")
+    p3.transition(Status.PAUSED)
+    await store.save(p3, EventType.STATUS_CHANGED)
+    assert [p.id for p in await store.with_status(Status.PENDING)] == ["p0", "p2"]  # oldest first
+    assert [p.id for p in await store.with_status(Status.ENQUEUED, Status.PAUSED)] == ["p1", "p3"]
+    assert await store.with_status(Status.RUNNING) == []
+
+
+@pytest.mark.xfail(strict=True, reason="Store.save is not atomic: with isolation_level=None the UPDATE of the "
+                   "prediction commits on its own before the event INSERT, so a failed INSERT leaves the row "
+                   "changed without its event (`with db:` does not open a transaction in autocommit mode)")
+async def test_save_is_atomic(store):
+    pred, _ = await store.create(_pred("p1"))
+    stale = pred.model_copy(deep=True)  # another holder of the same prediction, one save behind
+    pred.transition(Status.ENQUEUED)
+    await store.save(pred, EventType.STATUS_CHANGED)  # sequence 2
+    stale.transition(Status.PAUSED)
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.save(stale, EventType.STATUS_CHANGED)  # event (p1, 2) exists: the INSERT fails
+    # Atomic: the failed save changed nothing, so the row still agrees with its last event.
+    got = await store.get("p1")
+    last = (await store.events_after("p1", 0))[-1]
+    assert got.status is Status.ENQUEUED
+    assert got.status is last.prediction.status
+
+
+# --- listing
+
+
+async def test_list_is_newest_first(store):
+    for i in range(5):
+        await store.create(_pred(f"p{i}", created_at=T0 + timedelta(minutes=i)))
+    assert await _ids(store) == ["p4", "p3", "p2", "p1", "p0"]
+    assert await _ids(store, limit=2) == ["p4", "p3"]
+
+
+async def test_list_default_created_at_orders_by_creation(store):
+    for i in range(5):
+        await store.create(_pred(f"x{4 - i}"))  # ids descend while times ascend
+    assert await _ids(store) == ["x0", "x1", "x2", "x3", "x4"]
+
+
+async def test_list_filters_by_status_domain_and_owner(store):
+    await store.create(_pred("a", domain="image.caption", created_at=T0))
+    await store.create(_pred("b", domain="document.ocr", created_at=T0 + timedelta(seconds=1)))
+    await store.create(_pred("c", domain="image.caption", created_at=T0 + timedelta(seconds=2)))
+    await store.create(_pred("d", owner="bob", domain="image.caption", created_at=T0 + timedelta(seconds=3)))
+    c = await store.get("c")
+    c.transition(Status.ENQUEUED)
+    await store.save(c, EventType.STATUS_CHANGED)
+    assert await _ids(store, status=Status.PENDING) == ["b", "a"]
+    assert await _ids(store, status=Status.ENQUEUED) == ["c"]
+    assert await _ids(store, domain="image.caption") == ["c", "a"]
+    assert await _ids(store, domain="image.caption", status=Status.PENDING) == ["a"]
+    assert await _ids(store, status=Status.COMPLETED) == []
+    assert await _ids(store, "bob") == ["d"]
+    assert await _ids(store, "carol") == []
+
+
+async def _page_through(store: Store, filters: str, size: int, **kw) -> tuple[list[str], int]:
+    """Page like PredictionService.list does: fetch size+1, hand out a token for the last row."""
+    seen, token, pages = [], "", 0
+    while True:
+        after = paging.decode(token, filters)
+        preds = await store.list("alice", after=after, limit=size + 1, **kw)
+        pages += 1
+        token = ""
+        if len(preds) > size:
+            preds = preds[:size]
+            token = paging.encode(Cursor(preds[-1].created_at.isoformat(), preds[-1].id), filters)
+        seen += [p.id for p in preds]
+        if not token:
+            return seen, pages
+
+
+async def test_cursor_paging_has_no_duplicates_and_no_gaps(store):
+    # 57 rows; groups of three share a timestamp (ties are broken by id), some at whole seconds
+    # (isoformat then has no fraction) and some not.
+    for i in range(57):
+        created = T0 + timedelta(seconds=i // 3, microseconds=0 if i % 2 else 250_000)
+        await store.create(_pred(f"p{i:03d}", created_at=created, domain="image.caption" if i % 4 else "document.ocr"))
+    everything = await _ids(store)
+    assert len(everything) == 57
+    seen, pages = await _page_through(store, "|", 10, status=None, domain="")
+    assert seen == everything
+    assert len(set(seen)) == 57
+    assert pages == 6
+
+    # The same with a filter.
+    expected = await _ids(store, domain="image.caption")
+    seen, _ = await _page_through(store, "|image.caption", 7, status=None, domain="image.caption")
+    assert seen == expected and len(expected) == 42
+
+
+async def test_cursor_paging_with_default_timestamps(store):
+    for i in range(23):
+        await store.create(_pred(f"q{i:02d}"))
+    seen, _ = await _page_through(store, "|", 5, status=None, domain="")
+    assert seen == [f"q{i:02d}" for i in reversed(range(23))]
+
+
+# --- element results
+
+
+async def test_element_results(store):
+    await store.save_element("p1", 0, {"text": "page zero"})
+    await store.save_element("p1", 2, [1, 2, {"x": None}])
+    await store.save_element("p1", 0, {"text": "page zero, again"})  # replaced, not duplicated
+    await store.save_element("p2", 0, "other")
+    assert await store.elements("p1") == {0: {"text": "page zero, again"}, 2: [1, 2, {"x": None}]}
+    assert await store.elements("p2") == {0: "other"}
+    assert await store.elements("p3") == {}
+
+
+# --- files
+
+
+async def test_files_put_get_list_delete(store):
+    for i in range(5):
+        await store.put_file(f"file-{i}", "alice", (T0 + timedelta(seconds=i)).isoformat(), f'{{"n":{i}}}')
+    await store.put_file("file-bob", "bob", T0.isoformat(), '{"n":"bob"}')
+    assert await store.get_file("file-3") == ("alice", '{"n":3}')
+    assert await store.get_file("missing") is None
+    assert await store.list_files("alice", None, 100) == [f'{{"n":{i}}}' for i in (4, 3, 2, 1, 0)]
+    assert await store.list_files("alice", None, 2) == ['{"n":4}', '{"n":3}']
+    after = Cursor((T0 + timedelta(seconds=3)).isoformat(), "file-3")
+    assert await store.list_files("alice", after, 100) == ['{"n":2}', '{"n":1}', '{"n":0}']
+    assert await store.list_files("bob", None, 100) == ['{"n":"bob"}']
+    assert await store.delete_file("file-3") is True
+    assert await store.delete_file("file-3") is False
+    assert await store.get_file("file-3") is None
+    assert len(await store.list_files("alice", None, 100)) == 4
+
+
+async def test_duplicate_file_id_is_refused(store):
+    await store.put_file("file-1", "alice", T0.isoformat(), "{}")
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.put_file("file-1", "alice", T0.isoformat(), "{}")
+
+
+# --- durability
+
+
+async def test_reopening_the_database_keeps_everything(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    s = Store(path)
+    await s.open()
+    pred, _ = await s.create(_pred("p1", request_id="req-1"))
+    pred.transition(Status.ENQUEUED)
+    await s.save(pred, EventType.STATUS_CHANGED)
+    await s.save_element("p1", 0, {"ok": True})
+    await s.put_file("file-1", "alice", T0.isoformat(), '{"id":"file-1"}')
+    await s.close()
+
+    s2 = Store(path)
+    await s2.open()
+    try:
+        got = await s2.get("p1")
+        assert got == pred
+        assert got.status is Status.ENQUEUED and got.sequence == 2
+        assert [e.sequence for e in await s2.events_after("p1", 0)] == [1, 2]
+        assert await s2.elements("p1") == {0: {"ok": True}}
+        assert await s2.get_file("file-1") == ("alice", '{"id":"file-1"}')
+        # The (owner, request_id) key survived too.
+        again, created = await s2.create(_pred("p9", request_id="req-1"))
+        assert (again.id, created) == ("p1", False)
+        # A reopened store keeps numbering events where it left off.
+        got.transition(Status.RUNNING)
+        assert (await s2.save(got, EventType.STATUS_CHANGED)).sequence == 3
+    finally:
+        await s2.close()
+
+
+async def test_committed_data_is_visible_to_another_connection(store):
+    """WAL mode: what the store committed is in the file, not only in its connection."""
+    await store.create(_pred("p1"))
+    db = sqlite3.connect(store.path)
+    try:
+        assert db.execute("SELECT id, status FROM predictions").fetchall() == [("p1", "pending")]
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
