@@ -33,7 +33,7 @@ buf-lint: proto/node_modules/.bin/buf
 	cd proto && ./node_modules/.bin/buf lint
 
 lint: venv
-	$(VENV)/bin/ruff check server clients tests bench scripts triton_models
+	$(VENV)/bin/ruff check .
 
 unit: venv
 	$(PY) -m pytest tests/unit -q

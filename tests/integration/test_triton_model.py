@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tritonclient.grpc import InferInput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
+
 from vlmgrpc.inference.embedded import EmbeddedTriton, TritonStartError
 
 pytestmark = pytest.mark.integration

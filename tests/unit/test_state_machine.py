@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
+
 from vlmgrpc.errors import Code, ServiceError
 from vlmgrpc.jobs.model import TRANSITIONS, Kind, Prediction, Status, check_transition
 

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from vlmgrpc.jobs import paging
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status
 from vlmgrpc.jobs.store import Cursor, EventType, Store
@@ -175,9 +176,6 @@ async def test_with_status(store):
     assert await store.with_status(Status.RUNNING) == []
 
 
-@pytest.mark.xfail(strict=True, reason="Store.save is not atomic: with isolation_level=None the UPDATE of the "
-                   "prediction commits on its own before the event INSERT, so a failed INSERT leaves the row "
-                   "changed without its event (`with db:` does not open a transaction in autocommit mode)")
 async def test_save_is_atomic(store):
     pred, _ = await store.create(_pred("p1"))
     stale = pred.model_copy(deep=True)  # another holder of the same prediction, one save behind

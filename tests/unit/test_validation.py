@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vlmgrpc.errors import Code, ServiceError
 from vlmgrpc.jobs.model import Kind
 from vlmgrpc.jobs.validation import MAX_REQUEST_ID, RawInput, Submission, validate

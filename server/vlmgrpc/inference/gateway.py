@@ -132,12 +132,24 @@ class TritonGateway:
                 next_response = asyncio.ensure_future(responses.__anext__())
                 waiter = asyncio.ensure_future(producer_done.wait())
                 try:
-                    await asyncio.wait({next_response, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait({next_response, waiter}, return_when=asyncio.FIRST_COMPLETED,
+                                                 timeout=self.request_timeout_s)
                 finally:
                     waiter.cancel()
+                if not done and sent > received:
+                    # Requests are out and nothing came back for request_timeout_s: a stuck model.
+                    next_response.cancel()
+                    raise ServiceError(Code.DEADLINE_EXCEEDED, "TRITON_TIMEOUT",
+                                       f"no answer from the model in {self.request_timeout_s:.0f} s")
                 if not next_response.done() and (producer_error is not None or received == sent):
                     next_response.cancel()
                     continue
+                if not next_response.done():
+                    await asyncio.wait({next_response}, timeout=self.request_timeout_s)
+                    if not next_response.done():
+                        next_response.cancel()
+                        raise ServiceError(Code.DEADLINE_EXCEEDED, "TRITON_TIMEOUT",
+                                           f"no answer from the model in {self.request_timeout_s:.0f} s")
                 result, error = await next_response
                 if error is not None:
                     raise model_error(error.message())

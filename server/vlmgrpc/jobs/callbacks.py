@@ -57,7 +57,7 @@ async def deliver(pred: Prediction, *, secret: str, attempts: int, timeout_s: fl
                         raise RetryableDelivery(str(exc)) from exc
                     if resp.status_code >= 500 or resp.status_code == 429:
                         raise RetryableDelivery(f"HTTP {resp.status_code}")
-                    if resp.status_code >= 400:
+                    if resp.status_code >= 300:  # redirects are not followed: not delivered
                         log.warning("callback for %s refused: HTTP %s", pred.id, resp.status_code)
                         return False
         return True

@@ -143,6 +143,7 @@ class Store:
 
         def _save(db: sqlite3.Connection) -> Event:
             with db:
+                db.execute("BEGIN IMMEDIATE")  # the row and its event commit together or not at all
                 pred.sequence += 1
                 db.execute("UPDATE predictions SET status=?, body=? WHERE id=?",
                            (pred.status.value, pred.model_dump_json(), pred.id))

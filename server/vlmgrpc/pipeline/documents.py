@@ -17,6 +17,8 @@ def inspect_pdf(path: str, max_pages: int, field_path: str) -> int:
     except Exception as exc:  # pymupdf raises its own FileDataError, RuntimeError, ...
         raise invalid("INVALID_PDF", f"the bytes are not a readable PDF: {exc}", field_path) from None
     with doc:
+        if not doc.is_pdf:  # MuPDF opens images too, whatever filetype says
+            raise invalid("INVALID_PDF", "the bytes are not a PDF", field_path)
         if doc.needs_pass or doc.is_encrypted:
             raise invalid("PDF_ENCRYPTED", "the PDF is encrypted; send it without a password", field_path)
         pages = doc.page_count
@@ -42,4 +44,7 @@ def render_page(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes
     if width * height > max_pixels:  # a huge page is rendered smaller, not refused
         zoom *= (max_pixels / (width * height)) ** 0.5
     pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    while pix.width * pix.height > max_pixels:  # MuPDF rounds the pixel size up
+        zoom *= 0.995 * (max_pixels / (pix.width * pix.height)) ** 0.5
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
     return pix.tobytes("png"), page.get_text()

@@ -89,8 +89,10 @@ class PredictionServiceServicer:
         """Streams a prediction's events. The first event is the current snapshot, or, when
         resuming with after_sequence, the first event after it. Every event carries the
         prediction's sequence number; heartbeats come while nothing happens; the stream
-        closes OK after the terminal event. A resume point older than the kept history
-        fails FAILED_PRECONDITION (reason RESUME_POINT_EXPIRED): call GetPrediction and watch again.
+        closes OK after the terminal event. The whole history is kept with the prediction, so
+        any earlier sequence number resumes; one beyond the latest fails OUT_OF_RANGE
+        (reason RESUME_POINT_IN_FUTURE). On server shutdown the stream ends UNAVAILABLE
+        (reason SHUTTING_DOWN): resume it with after_sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
