@@ -26,7 +26,7 @@ proto-check: venv
 	$(PY) scripts/generate_stubs.py --check
 
 proto/node_modules/.bin/buf: proto/package.json proto/package-lock.json
-	cd proto && npm ci --silent --no-audit --no-fund
+	cd proto && npm install --silent --no-audit --no-fund --no-save
 	touch $@
 
 buf-lint: proto/node_modules/.bin/buf
