@@ -9,7 +9,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from tests.conftest import ServerProcess, pdf
+from tests.conftest import TEST_SETTINGS, ServerProcess, pdf
 from tests.integration.helpers import rpc_error, status_name, terminal, wait_for, watch_all
 from vlmgrpc.api.vlm.v1 import document_service_pb2 as doc_pb
 from vlmgrpc.api.vlm.v1 import prediction_pb2 as pb
@@ -76,7 +76,7 @@ async def test_cancel_running_and_paused_predictions(client):
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "kill-9"])
 async def test_restart_with_queued_jobs_completes_them(tmp_path, how):
-    srv = ServerProcess(tmp_path / "restart", workers=1, shutdown_grace_s=0.5).start()
+    srv = ServerProcess(tmp_path / "restart", **{**TEST_SETTINGS, "shutdown_grace_s": 0.5}, workers=1).start()
     try:
         async with Client(srv.target) as client:
             documents = [pdf(3) for _ in range(3)]
@@ -102,7 +102,7 @@ async def test_restart_with_queued_jobs_completes_them(tmp_path, how):
 
 
 async def test_shutdown_ends_watch_streams_cleanly(tmp_path):
-    srv = ServerProcess(tmp_path / "drain", workers=1, shutdown_grace_s=0.5).start()
+    srv = ServerProcess(tmp_path / "drain", **{**TEST_SETTINGS, "shutdown_grace_s": 0.5}, workers=1).start()
     async with Client(srv.target) as client:
         pred = await submit_pdf(client, 1)
         await client.predictions.PausePrediction(ps.PausePredictionRequest(id=pred.id))

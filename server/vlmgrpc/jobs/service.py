@@ -113,7 +113,8 @@ class JobService:
             raise unavailable("SHUTTING_DOWN", "the server is shutting down; retry on another instance")
         if not self.served:
             raise unavailable("MODEL_NOT_READY", "the model is not ready yet; retry shortly")
-        validation.validate(sub, known=self.catalog.is_known(sub.domain), served=self.served,
+        validation.validate(sub, known=sub.domain in self.served or self.catalog.is_known(sub.domain),
+                            served=self.served,
                             max_images=self.settings.max_images_per_request)
         fingerprint = sub.fingerprint()
         if sub.request_id:

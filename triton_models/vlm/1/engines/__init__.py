@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from .echo import EchoEngine
 from .ocr import OcrEngine
 
 
@@ -22,4 +23,4 @@ class Engine(Protocol):
         ...
 
 
-ENGINES: dict[str, type[Engine]] = {"ocr": OcrEngine}
+ENGINES: dict[str, type[Engine]] = {"ocr": OcrEngine, "echo": EchoEngine}

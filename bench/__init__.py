@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each measures the service against a direct baseline in one run."""

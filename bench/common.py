@@ -1,0 +1,92 @@
+"""Shared pieces of the benchmarks: the model repository, Triton, the service, statistics, output."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from vlmgrpc.inference.embedded import EmbeddedTriton
+from vlmgrpc_client.process import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+VLM_MODEL = ROOT / "triton_models" / "vlm"
+
+
+def model_repository(dest: Path) -> Path:
+    """A repository with the real `vlm` model and `echo`: the same model.py with the trivial engine,
+    for measuring what the gateway adds around a model that does no work."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "vlm").exists() or (dest / "vlm").symlink_to(VLM_MODEL)
+    echo = dest / "echo"
+    echo.mkdir(exist_ok=True)
+    (echo / "1").exists() or (echo / "1").symlink_to(VLM_MODEL / "1")
+    config = (VLM_MODEL / "config.pbtxt").read_text()
+    config = config.replace('name: "vlm"', 'name: "echo"')
+    config = re.sub(r'(key: "engine"\s*value \{ string_value: )"ocr"', r'\1"echo"', config)
+    config = re.sub(r'(key: "domains"\s*value \{ string_value: )"[^"]*"', r'\1"bench.echo"', config)
+    (echo / "config.pbtxt").write_text(config)
+    return dest
+
+
+async def start_triton(workdir: Path) -> EmbeddedTriton:
+    triton = EmbeddedTriton(model_repository(workdir / "models"), workdir / "triton")
+    await triton.start()
+    return triton
+
+
+def start_service(data_dir: Path, triton_url: str, model: str, **settings: Any) -> ServerProcess:
+    """The service in its own process, pointed at an already running Triton."""
+    return ServerProcess(data_dir, triton_url=triton_url, triton_model=model, **settings).start()
+
+
+def summary(samples_s: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples_s)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+    return {"n": len(ordered), "p50_ms": pct(50), "p99_ms": pct(99), "mean_ms": statistics.fmean(ordered) * 1000,
+            "max_ms": ordered[-1] * 1000}
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of one process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **result}, indent=2) + "\n")
+    return path
+
+
+def chart_path(name: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    return RESULTS / f"{name}.png"
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -1,0 +1,50 @@
+"""Run the service as a subprocess, as an operator would (`python -m vlmgrpc serve`), on a free port.
+Used by the integration tests and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+class ServerProcess:
+    """`python -m vlmgrpc serve` with its embedded Triton, on a free port, as a user would run it."""
+
+    def __init__(self, data_dir: Path, **settings: object):
+        self.data_dir = data_dir
+        self.settings = {"port": 0, "data_dir": data_dir, **settings}
+        self.proc: subprocess.Popen | None = None
+        self.target = ""
+        self.log = data_dir / "server.log"
+
+    def start(self, timeout_s: float = 120) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", "vlmgrpc", "serve"]
+        for key, value in self.settings.items():
+            args += ["--" + key.replace("_", "-"), str(value)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout_s
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        while time.monotonic() < deadline:
+            text = self.log.read_text(errors="replace")
+            match = re.search(r"vlm-grpc is serving on (\S+):(\d+)", text[offset:] if offset else text)
+            if match:
+                self.target = f"{match.group(1)}:{match.group(2)}"
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{text[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError("server did not start:\n" + self.log.read_text(errors="replace")[-3000:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
+        assert self.proc
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout_s)
