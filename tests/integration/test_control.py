@@ -104,8 +104,9 @@ async def test_restart_with_queued_jobs_completes_them(tmp_path, how):
 async def test_shutdown_ends_watch_streams_cleanly(tmp_path):
     srv = ServerProcess(tmp_path / "drain", **{**TEST_SETTINGS, "shutdown_grace_s": 0.5}, workers=1).start()
     async with Client(srv.target) as client:
-        pred = await submit_pdf(client, 1)
-        await client.predictions.PausePrediction(ps.PausePredictionRequest(id=pred.id))
+        pred = await submit_pdf(client, 6)
+        paused = await client.predictions.PausePrediction(ps.PausePredictionRequest(id=pred.id))
+        assert status_name(paused.prediction.status) == "paused"
         call = client.predictions.WatchPrediction(ps.WatchPredictionRequest(id=pred.id), timeout=60)
         await call.read()
         srv.proc.send_signal(signal.SIGTERM)

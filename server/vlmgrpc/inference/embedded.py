@@ -184,6 +184,9 @@ class EmbeddedTriton:
         if b"tritonserver" in cmdline and str(self.workdir).encode() in cmdline:
             log.warning("ending tritonserver pid %d left over from a previous run", pid)
             self._kill_group(pid)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)  # in a worker thread: until the old server is gone
 
     async def _relaunch(self) -> None:
         retrying = AsyncRetrying(
@@ -304,8 +307,11 @@ class EmbeddedTriton:
         stub = src / "python_backend_stubs" / version / "triton_python_backend_stub"
         if not stub.is_file():
             raise TritonStartError(f"nvidia-pytriton has no python backend stub for Python {version} ({stub})")
-        # A copy, not a link: Triton looks the stub up next to libtriton_python.so.
-        shutil.copy2(stub, backend / stub.name)
+        # A copy, not a link: Triton looks the stub up next to libtriton_python.so. Copied aside and
+        # renamed into place: a stub of a killed earlier run may still be executing the old file.
+        tmp = backend / (stub.name + ".new")
+        shutil.copy2(stub, tmp)
+        os.replace(tmp, backend / stub.name)
 
     def _command(self) -> list[str]:
         ws = self._workspace

@@ -90,9 +90,7 @@ class Upload:
             raise invalid("CHECKSUM_MISMATCH", f"the bytes hash to {digest}, not the declared sha256",
                           "metadata.sha256", actual=digest)
 
-        def _commit() -> None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+        def _commit() -> None:  # no fsync: see Blobs
             self._fh.close()
             os.replace(self.path, self.files.blobs.path(self.blob))
 

@@ -63,41 +63,39 @@ class Runner:
     async def _worker(self) -> None:
         while True:
             pred_id = await self.jobs.dispatch.get()
-            handle = await self._claim(pred_id)
-            if handle is None:
+            claimed = await self._claim(pred_id)
+            if claimed is None:
                 continue
+            pred, handle = claimed
             # The job runs in its own task: cancelling it (cancel, shutdown) never kills the worker.
-            handle.task = asyncio.create_task(self._run(pred_id, handle), name=f"prediction-{pred_id}")
+            handle.task = asyncio.create_task(self._run(pred, handle), name=f"prediction-{pred_id}")
             try:
                 await asyncio.wait({handle.task})
             finally:
                 self.jobs.running.pop(pred_id, None)
                 handle.done.set()
 
-    async def _claim(self, pred_id: str) -> RunHandle | None:
+    async def _claim(self, pred_id: str) -> tuple[Prediction, RunHandle] | None:
         async with self.jobs.lock(pred_id):
             pred = await self.jobs.store.get(pred_id)
             if pred is None or pred.status is not Status.ENQUEUED or pred_id in self.jobs.running:
                 return None  # paused, cancelled or already running since it was queued
             handle = RunHandle()
             self.jobs.running[pred_id] = handle
-            return handle
-
-    async def _run(self, pred_id: str, handle: RunHandle) -> None:
-        jobs = self.jobs
-        async with jobs.lock(pred_id):
-            pred = await jobs.store.get(pred_id)
-            assert pred is not None
             pred.transition(Status.RUNNING)
             pred.started_at = pred.started_at or utcnow()
-            await jobs.save(pred)
+            await self.jobs.save(pred)
+            return pred, handle
+
+    async def _run(self, pred: Prediction, handle: RunHandle) -> None:
+        jobs, pred_id = self.jobs, pred.id
         started = time.monotonic()
         try:
             finished = await self._process(pred, handle)
             async with jobs.lock(pred_id):
                 pred.run_seconds += time.monotonic() - started
-                if finished:
-                    pred.response = assemble(pred.domain, await jobs.store.elements(pred.id))
+                if finished is not None:
+                    pred.response = assemble(pred.domain, finished)
                     pred.transition(Status.COMPLETED)
                     await jobs.save(pred)
                     jobs.on_terminal(pred)
@@ -121,10 +119,10 @@ class Runner:
             async with jobs.lock(pred_id):
                 await jobs.fail(pred, ServiceError(Code.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}"))
 
-    async def _process(self, pred: Prediction, handle: RunHandle) -> bool:
-        """Send the elements not yet done; True when every element is done, False when paused."""
+    async def _process(self, pred: Prediction, handle: RunHandle) -> dict[int, Any] | None:
+        """Send the elements not yet done; every element's result once all are done, None when paused."""
         jobs = self.jobs
-        done = await jobs.store.elements(pred.id)
+        done = await jobs.store.elements(pred.id) if pred.done else {}
         retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
                                  stop=stop_after_delay(self.settings.triton_unavailable_budget_s),
                                  wait=wait_exponential(multiplier=0.5, max=5))
@@ -134,15 +132,14 @@ class Runner:
                     source = self._until_paused(self._elements(pred, set(done)), handle)
                     stream = jobs.gateway.stream(pred.domain, pred.config, source, self.settings.pages_in_flight)
                     async for index, result in stream:
-                        await jobs.store.save_element(pred.id, index, result)
                         done[index] = result
                         async with jobs.lock(pred.id):
                             pred.done = len(done)
-                            await jobs.save(pred, EventType.PROGRESS)
+                            await jobs.save(pred, EventType.PROGRESS, (index, result))
         except TritonUnavailable as exc:
             raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for "
                               f"{self.settings.triton_unavailable_budget_s:.0f} s: {exc.message}") from None
-        return len(done) >= pred.total
+        return done if len(done) >= pred.total else None
 
     @staticmethod
     async def _until_paused(elements: AsyncIterator[Element], handle: RunHandle) -> AsyncIterator[Element]:

@@ -102,8 +102,9 @@ class JobService:
         task.add_done_callback(self._background.discard)
         return task
 
-    async def save(self, pred: Prediction, event: EventType = EventType.STATUS_CHANGED) -> None:
-        self.bus.publish(await self.store.save(pred, event))
+    async def save(self, pred: Prediction, event: EventType = EventType.STATUS_CHANGED,
+                   element: tuple[int, object] | None = None) -> None:
+        self.bus.publish(await self.store.save(pred, event, element))
 
     # --- submission
 
@@ -165,6 +166,13 @@ class JobService:
     async def _accept_inputs(self, pred_id: str, sub: validation.Submission) -> tuple[list[InputRef], int]:
         """Check every input's bytes and keep them under the data directory. Returns the inputs and
         the number of elements (images or pages) the prediction will process."""
+        try:
+            return await self._store_inputs(pred_id, sub)
+        except BaseException:
+            await self.blobs.remove(f"inputs/{pred_id}")  # nothing of a refused submission stays
+            raise
+
+    async def _store_inputs(self, pred_id: str, sub: validation.Submission) -> tuple[list[InputRef], int]:
         refs: list[InputRef] = []
         total = 0
         for i, raw in enumerate(sub.inputs):
@@ -176,15 +184,25 @@ class JobService:
                 continue
             if raw.file_id:
                 record = await self.files.get(sub.owner, raw.file_id)
-                media = record.detected_type
                 await self.blobs.link(record.blob, rel)
-            else:
-                media = sniff.media_type(raw.data or b"")
-                await self.blobs.write(rel, raw.data or b"")
+                refs.append(InputRef(blob=rel, media_type=record.detected_type))
+                total += await self.check_blob(sub.kind, sub.config, rel, record.detected_type, f"{where}.file_id")
+                continue
+            data = raw.data or b""
+            media = sniff.media_type(data)
             refs.append(InputRef(blob=rel, media_type=media))
-            where = f"{where}.file_id" if raw.file_id else f"{where}.data"
-            total += await self.check_blob(sub.kind, sub.config, rel, media, where)
+            if sniff.is_image(media) and len(data) <= self.settings.max_image_bytes:
+                # The common case, in one thread hop: decode-check from memory, then store.
+                await asyncio.to_thread(self._check_and_store_image, data, rel, f"{where}.data")
+                total += 1
+            else:
+                await self.blobs.write(rel, data)
+                total += await self.check_blob(sub.kind, sub.config, rel, media, f"{where}.data")
         return refs, total
+
+    def _check_and_store_image(self, data: bytes, rel: str, where: str) -> None:
+        check_image(data, self.settings.max_image_pixels, where)
+        self.blobs.write_sync(rel, data)
 
     async def check_blob(self, kind: Kind, config: dict, rel: str, media: str, where: str) -> int:
         """Check stored input bytes; return how many elements they hold. Bad bytes are removed."""

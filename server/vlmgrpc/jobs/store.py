@@ -137,13 +137,17 @@ class Store:
 
         return await self._run(_create)
 
-    async def save(self, pred: Prediction, event: EventType) -> Event:
-        """Persist the prediction and append one event to its history, atomically."""
+    async def save(self, pred: Prediction, event: EventType, element: tuple[int, Any] | None = None) -> Event:
+        """Persist the prediction and append one event to its history (and an element's result),
+        atomically: progress and stored results never disagree, even after a crash."""
         time = utcnow()
+        element_row = (pred.id, element[0], json.dumps(element[1], separators=(",", ":"))) if element else None
 
         def _save(db: sqlite3.Connection) -> Event:
             with db:
                 db.execute("BEGIN IMMEDIATE")  # the row and its event commit together or not at all
+                if element_row:
+                    db.execute("INSERT OR REPLACE INTO element_results VALUES (?,?,?)", element_row)
                 pred.sequence += 1
                 db.execute("UPDATE predictions SET status=?, body=? WHERE id=?",
                            (pred.status.value, pred.model_dump_json(), pred.id))
