@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import resource
 import signal
 
 import grpc
@@ -42,6 +44,7 @@ from vlmgrpc.pipeline.render import Renderer
 from vlmgrpc.servicers.files import FileServicer
 from vlmgrpc.servicers.generate import DocumentServicer, ImageServicer
 from vlmgrpc.servicers.hub import HubServicer
+from vlmgrpc.servicers.interceptor import Gate, load_tokens
 from vlmgrpc.servicers.predictions import PredictionServicer
 from vlmgrpc.settings import Settings
 
@@ -91,6 +94,8 @@ class App:
         self.runner.start()
         await self._start_grpc()
         self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
+        if s.stats_log_s > 0:
+            self._tasks.append(asyncio.create_task(self._log_stats(), name="stats"))
         log.info("serving on %s:%d (Triton %s, model %s serves %s)", s.host, self.port, self.gateway.url,
                  s.triton_model, ", ".join(self.jobs.served))
 
@@ -113,7 +118,8 @@ class App:
     async def _start_grpc(self) -> None:
         s = self.settings
         assert self.jobs and self.watcher
-        server = grpc.aio.server(options=[
+        self.gate = Gate(load_tokens(s.auth_tokens, s.auth_tokens_file), s.max_streams_per_tenant)
+        server = grpc.aio.server(interceptors=[self.gate], options=[
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.keepalive_time_ms", int(s.keepalive_time_s * 1000)),
@@ -155,6 +161,17 @@ class App:
                             "SERVING" if ok else "NOT_SERVING")
                 await self._set_serving(ok)
                 serving = ok
+
+    async def _log_stats(self) -> None:
+        """One line an operator (and the soak test) can read: what the process holds right now."""
+        assert self.jobs
+        while True:
+            await asyncio.sleep(self.settings.stats_log_s)
+            fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            log.info("stats tasks=%d fds=%d peak_rss_mb=%.0f running=%d queued=%d watchers=%d streams=%d",
+                     len(asyncio.all_tasks()), fds, rss_mb, len(self.jobs.running), self.jobs.dispatch.depth(),
+                     self.bus.subscribers(), sum(self.gate.streams.values()))
 
     async def stop(self) -> None:
         if self._stopped.is_set():

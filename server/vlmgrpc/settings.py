@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     keepalive_timeout_s: float = 10.0
     shutdown_grace_s: float = 10.0
 
+    # --- auth and per-tenant limits
+    auth_tokens: str = Field("", description="bearer tokens as token=tenant pairs, comma separated; "
+                             "empty (and no auth_tokens_file) = no auth, every caller is tenant 'default'")
+    auth_tokens_file: Path | None = Field(None, description="a file with one token=tenant pair per line")
+    max_streams_per_tenant: int = Field(256, description="concurrent server streams (watch, generate) per tenant")
+    stats_log_s: float = Field(60.0, description="how often to log tasks, fds, memory and queue depth (0 = never)")
+
     # --- jobs
     data_dir: Path = REPO_ROOT / "var" / "data"
     workers: int = Field(2, description="predictions run at once")

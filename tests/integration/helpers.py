@@ -34,11 +34,14 @@ async def terminal(client: Client, prediction_id: str, timeout_s: float = 120) -
     return await wait_for(client, prediction_id, lambda p: p.status in TERMINAL, timeout_s)
 
 
-async def watch_all(client: Client, prediction_id: str, after: int | None = None) -> list[pb.PredictionEvent]:
+async def watch_all(client: Client, prediction_id: str, after: int | None = None,
+                    heartbeats: bool = False) -> list[pb.PredictionEvent]:
+    """Every event of a watch until it closes (heartbeats, which repeat the sequence, left out)."""
     request = ps.WatchPredictionRequest(id=prediction_id)
     if after is not None:
         request.after_sequence = after
-    return [msg.event async for msg in client.predictions.WatchPrediction(request, timeout=180)]
+    events = [msg.event async for msg in client.predictions.WatchPrediction(request, timeout=180)]
+    return [e for e in events if heartbeats or e.type != pb.PREDICTION_EVENT_TYPE_HEARTBEAT]
 
 
 async def rpc_error(coro) -> tuple[grpc.StatusCode, str, list[tuple[str, str]]]:

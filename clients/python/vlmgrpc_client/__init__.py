@@ -21,13 +21,34 @@ from vlmgrpc.api.vlm.v1 import (
 CHUNK = 1024 * 1024
 
 
-class Client:
-    """Stubs of every service on one aio channel."""
+class _Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
+              grpc.aio.StreamUnaryClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call."""
 
-    def __init__(self, target: str, *, max_message_bytes: int = 64 * 1024 * 1024):
+    def __init__(self, token: str):
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details):
+        metadata = list(details.metadata or ()) + [self.header]
+        return details._replace(metadata=grpc.aio.Metadata(*metadata))
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(self, continuation, details, request):
+        return await continuation(self._details(details), request)
+
+    async def intercept_stream_unary(self, continuation, details, request_iterator):
+        return await continuation(self._details(details), request_iterator)
+
+
+class Client:
+    """Stubs of every service on one aio channel (with a bearer token when given)."""
+
+    def __init__(self, target: str, *, token: str = "", max_message_bytes: int = 64 * 1024 * 1024):
         self.channel = grpc.aio.insecure_channel(target, options=[
             ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes)])
+            ("grpc.max_send_message_length", max_message_bytes)], interceptors=[_Bearer(token)] if token else None)
         self.images = image_service_pb2_grpc.ImageServiceStub(self.channel)
         self.documents = document_service_pb2_grpc.DocumentServiceStub(self.channel)
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)

@@ -44,7 +44,7 @@ def model_error(text: str) -> ServiceError:
     reason, sep, message = text.partition(": ")
     if sep and reason in MODEL_REASONS:
         return ServiceError(MODEL_REASONS[reason], reason, message)
-    if "unknown model" in text or "is not ready" in text or "Server exiting" in text:
+    if any(m in text for m in ("unknown model", "is not ready", "Server exiting", "is not healthy", "Stub process")):
         return TritonUnavailable(Code.UNAVAILABLE, "TRITON_UNAVAILABLE", text)
     return ServiceError(Code.INTERNAL, "MODEL_ERROR", text)
 

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from vlmgrpc.errors import ServiceError
 from vlmgrpc.jobs.model import Prediction
+from vlmgrpc.pipeline.fetch import check_address
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,15 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def deliver(pred: Prediction, *, secret: str, attempts: int, timeout_s: float) -> bool:
+async def deliver(pred: Prediction, *, secret: str, attempts: int, timeout_s: float,
+                  allow_private: bool = True) -> bool:
     body = json.dumps(prediction_json(pred), separators=(",", ":")).encode()
+    if not allow_private:
+        try:
+            await check_address(pred.callback_url, "callback_url", "CALLBACK_URL_NOT_ALLOWED")
+        except ServiceError as exc:
+            log.warning("callback for %s not sent: %s", pred.id, exc)
+            return False
     headers = {"Content-Type": "application/json", "X-VLMRun-Signature": sign(secret, body),
                "User-Agent": "vlm-grpc"}
     try:

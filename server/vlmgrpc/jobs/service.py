@@ -115,8 +115,8 @@ class JobService:
         if not self.served:
             raise unavailable("MODEL_NOT_READY", "the model is not ready yet; retry shortly")
         validation.validate(sub, known=sub.domain in self.served or self.catalog.is_known(sub.domain),
-                            served=self.served,
-                            max_images=self.settings.max_images_per_request)
+                            served=self.served, max_images=self.settings.max_images_per_request,
+                            allow_private_urls=self.settings.allow_private_urls)
         fingerprint = sub.fingerprint()
         if sub.request_id:
             existing = await self._by_request_id(sub, fingerprint)
@@ -312,7 +312,8 @@ class JobService:
 
             self.spawn(deliver(pred, secret=self.settings.callback_secret,
                                attempts=self.settings.callback_attempts,
-                               timeout_s=self.settings.callback_timeout_s))
+                               timeout_s=self.settings.callback_timeout_s,
+                               allow_private=self.settings.allow_private_urls))
 
     # --- lifecycle
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from vlmgrpc.errors import ServiceError, failed_precondition, invalid
 from vlmgrpc.jobs.model import Kind
-from vlmgrpc.pipeline.fetch import check_url
+from vlmgrpc.pipeline.fetch import check_literal_address, check_url
 
 DOMAIN_RE = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+(\.[a-z0-9-]+)*$")
 MODELS = ("vlm-1",)
@@ -59,7 +59,8 @@ class Submission:
         return digest.hexdigest()
 
 
-def validate(sub: Submission, *, known: bool, served: list[str], max_images: int) -> None:
+def validate(sub: Submission, *, known: bool, served: list[str], max_images: int,
+             allow_private_urls: bool = False) -> None:
     """Raise the first problem found, as INVALID_ARGUMENT (or FAILED_PRECONDITION when the
     domain exists but the loaded model does not serve it)."""
     if len(sub.request_id) > MAX_REQUEST_ID:
@@ -75,13 +76,15 @@ def validate(sub: Submission, *, known: bool, served: list[str], max_images: int
             + ", ".join(served), domain=sub.domain, served=",".join(served))
     if sub.model not in MODELS:
         raise invalid("UNKNOWN_MODEL", f"model must be one of {', '.join(MODELS)}", "model")
-    _validate_inputs(sub, max_images)
+    _validate_inputs(sub, max_images, allow_private_urls)
     _validate_config(sub.config)
     _validate_metadata(sub.metadata)
     if sub.callback_url:
         if sub.callback_url.startswith("data:"):
             raise invalid("INVALID_CALLBACK_URL", "callback_url must be http(s)", "callback_url")
         _wrap(lambda: check_url(sub.callback_url, "callback_url"), "INVALID_CALLBACK_URL")
+        if not allow_private_urls:
+            check_literal_address(sub.callback_url, "callback_url", "CALLBACK_URL_NOT_ALLOWED")
 
 
 def _wrap(check, reason: str) -> None:
@@ -92,7 +95,7 @@ def _wrap(check, reason: str) -> None:
         raise
 
 
-def _validate_inputs(sub: Submission, max_images: int) -> None:
+def _validate_inputs(sub: Submission, max_images: int, allow_private_urls: bool) -> None:
     if sub.kind is Kind.IMAGE:
         if not sub.inputs:
             raise invalid("MISSING_INPUT", "at least one image is required", "images")
@@ -108,6 +111,8 @@ def _validate_inputs(sub: Submission, max_images: int) -> None:
             raise invalid("MISSING_INPUT", f"{where} needs bytes, a url or a file_id", where)
         if raw.url:
             check_url(raw.url, f"{where}.url")
+            if not allow_private_urls and not raw.url.startswith("data:"):
+                check_literal_address(raw.url, f"{where}.url")
 
 
 def _validate_config(cfg: dict[str, Any]) -> None:

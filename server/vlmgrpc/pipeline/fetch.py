@@ -38,13 +38,35 @@ def check_url(url: str, field_path: str) -> None:
         raise invalid("INVALID_URL", "URLs must be http(s) with a host, or data: URLs", field_path)
 
 
-async def _check_address(host: str, field_path: str) -> None:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+def _not_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast
+            or addr.is_unspecified)
+
+
+def check_literal_address(url: str, field_path: str, reason: str = "URL_NOT_ALLOWED") -> None:
+    """At submission: refuse a URL whose host is a non-public IP literal (names are checked when fetched)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith(".localhost"):
+            raise invalid(reason, f"{host} is not a public host", field_path, host=host) from None
+        return
+    if _not_public(addr):
+        raise invalid(reason, f"{host} is not a public address", field_path, host=host)
+
+
+async def check_address(url: str, field_path: str, reason: str = "URL_NOT_ALLOWED") -> None:
+    """Resolve the URL's host; refuse loopback, private, link-local and other non-public addresses."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise invalid("URL_FETCH_FAILED", f"cannot resolve {host}: {exc}", field_path, host=host) from None
     for info in infos:
         addr = ipaddress.ip_address(info[4][0])
-        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast:
-            raise invalid("URL_NOT_ALLOWED", f"{host} resolves to a non-public address ({addr})", field_path,
-                          host=host)
+        if _not_public(addr):
+            raise invalid(reason, f"{host} resolves to a non-public address ({addr})", field_path, host=host)
 
 
 async def fetch(url: str, *, max_bytes: int, timeout_s: float, allow_private: bool, field_path: str) -> bytes:
@@ -53,9 +75,8 @@ async def fetch(url: str, *, max_bytes: int, timeout_s: float, allow_private: bo
     check_url(url, field_path)
     async with httpx.AsyncClient(follow_redirects=False, timeout=timeout_s) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            host = urlsplit(url).hostname or ""
             if not allow_private:
-                await _check_address(host, field_path)
+                await check_address(url, field_path)
             try:
                 async with asyncio.timeout(timeout_s), client.stream("GET", url) as resp:
                     if resp.is_redirect:

@@ -1,11 +1,14 @@
-"""Who is calling. Until bearer-token tenants exist, every caller is the one tenant 'default'."""
+"""Who is calling: the tenant that the interceptor resolved from the bearer token."""
 
 from __future__ import annotations
+
+from contextvars import ContextVar
 
 import grpc
 
 DEFAULT_TENANT = "default"
+current_tenant: ContextVar[str] = ContextVar("current_tenant", default=DEFAULT_TENANT)
 
 
 def caller(context: grpc.aio.ServicerContext) -> str:
-    return DEFAULT_TENANT
+    return current_tenant.get()
