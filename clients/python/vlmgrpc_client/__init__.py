@@ -21,8 +21,7 @@ from vlmgrpc.api.vlm.v1 import (
 CHUNK = 1024 * 1024
 
 
-class _Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
-              grpc.aio.StreamUnaryClientInterceptor):
+class _Bearer:
     """Adds `authorization: Bearer <token>` to every call."""
 
     def __init__(self, token: str):
@@ -32,14 +31,25 @@ class _Bearer(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientIn
         metadata = list(details.metadata or ()) + [self.header]
         return details._replace(metadata=grpc.aio.Metadata(*metadata))
 
+
+# grpc.aio files each interceptor under one call shape only, so one class per shape.
+class _BearerUnaryUnary(_Bearer, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, details, request):
         return await continuation(self._details(details), request)
 
+
+class _BearerUnaryStream(_Bearer, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, details, request):
         return await continuation(self._details(details), request)
 
+
+class _BearerStreamUnary(_Bearer, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation, details, request_iterator):
         return await continuation(self._details(details), request_iterator)
+
+
+def _bearer(token: str) -> list:
+    return [cls(token) for cls in (_BearerUnaryUnary, _BearerUnaryStream, _BearerStreamUnary)]
 
 
 class Client:
@@ -48,7 +58,7 @@ class Client:
     def __init__(self, target: str, *, token: str = "", max_message_bytes: int = 64 * 1024 * 1024):
         self.channel = grpc.aio.insecure_channel(target, options=[
             ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes)], interceptors=[_Bearer(token)] if token else None)
+            ("grpc.max_send_message_length", max_message_bytes)], interceptors=_bearer(token) if token else None)
         self.images = image_service_pb2_grpc.ImageServiceStub(self.channel)
         self.documents = document_service_pb2_grpc.DocumentServiceStub(self.channel)
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
