@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -72,6 +72,8 @@ class Event:
     type: EventType
     time: datetime
     prediction: Prediction | None  # None on heartbeats
+    # Rendered forms, shared by every watcher of this event (one conversion, not one per watcher).
+    rendered: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,14 @@ def event(e: Event) -> pb.PredictionEvent:
     return msg
 
 
+def event_response(e: Event, response_type):
+    """`response_type(event=...)` for an event, built once and shared by all its watchers."""
+    msg = e.rendered.get(response_type)
+    if msg is None:
+        msg = e.rendered[response_type] = response_type(event=event(e))
+    return msg
+
+
 def status_filter(value: int) -> Status | None:
     if value == pb.PREDICTION_STATUS_UNSPECIFIED:
         return None

@@ -33,13 +33,13 @@ class _Generate:
             pred = await self.watcher.wait(owner, pred.id, timeout)
         return convert.prediction(pred)
 
-    async def _generate_stream(self, request, context):
+    async def _generate_stream(self, request, context, response_type):
         owner = caller(context)
         sub = convert.submission(request, owner, self.kind, default_batch=True, streaming=True)
         pred, _ = await self.jobs.submit(sub)
         # Replay from the start: a stream shows every transition of its prediction, pending included.
         async for event in self.watcher.watch(owner, pred.id, 0, self.jobs.settings.heartbeat_s):
-            yield convert.event(event)
+            yield convert.event_response(event, response_type)
 
 
 class ImageServicer(_Generate, img_grpc.ImageServiceServicer):
@@ -51,8 +51,8 @@ class ImageServicer(_Generate, img_grpc.ImageServiceServicer):
 
     @handle_errors
     async def GenerateStream(self, request, context):
-        async for event in self._generate_stream(request, context):
-            yield img_pb.ImageServiceGenerateStreamResponse(event=event)
+        async for response in self._generate_stream(request, context, img_pb.ImageServiceGenerateStreamResponse):
+            yield response
 
 
 class DocumentServicer(_Generate, doc_grpc.DocumentServiceServicer):
@@ -64,5 +64,5 @@ class DocumentServicer(_Generate, doc_grpc.DocumentServiceServicer):
 
     @handle_errors
     async def GenerateStream(self, request, context):
-        async for event in self._generate_stream(request, context):
-            yield doc_pb.DocumentServiceGenerateStreamResponse(event=event)
+        async for response in self._generate_stream(request, context, doc_pb.DocumentServiceGenerateStreamResponse):
+            yield response

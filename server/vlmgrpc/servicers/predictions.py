@@ -39,7 +39,7 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
     async def WatchPrediction(self, request, context):
         after = request.after_sequence if request.HasField("after_sequence") else None
         async for event in self.watcher.watch(caller(context), _id(request), after, self.jobs.settings.heartbeat_s):
-            yield pb.WatchPredictionResponse(event=convert.event(event))
+            yield convert.event_response(event, pb.WatchPredictionResponse)
 
     @handle_errors
     async def CancelPrediction(self, request, context):
