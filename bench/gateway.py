@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 from tritonclient.grpc import InferInput
 from tritonclient.grpc.aio import InferenceServerClient
@@ -43,7 +44,7 @@ DOMAIN = "bench.echo"
 MODEL = "echo"
 SERVICE_SETTINGS = {"workers": 128, "queue_size": 1024}
 # (concurrency, requests per path at that level)
-FULL_LEVELS = ((1, 300), (8, 1000), (32, 1000), (128, 1000))
+FULL_LEVELS = ((1, 500), (8, 2000), (32, 2000), (128, 2000))
 SMOKE_LEVELS = ((1, 8), (8, 16))
 ROUNDS = 4  # rounds per path and level, alternating ABBA
 WARMUP = 64
@@ -106,6 +107,21 @@ class Service:
         await self.client.close()
 
 
+class Floor:
+    """grpc.health.v1 Health/Check on the service: the cost of any unary RPC into this Python server
+    (transport, the service's interceptor), with no job work. Measured at concurrency 1 only."""
+
+    def __init__(self, target: str):
+        self.client = Client(target)
+        self.stub = health_pb2_grpc.HealthStub(self.client.channel)
+
+    async def call(self) -> None:
+        await self.stub.Check(health_pb2.HealthCheckRequest(), timeout=30)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
 async def closed_loop(call: Callable[[], Awaitable[None]], concurrency: int, total: int) -> tuple[list[float], float]:
     """`total` calls from `concurrency` tasks; (latency of each, wall time)."""
     latencies: list[float] = []
@@ -154,7 +170,7 @@ async def measure_level(paths: dict[str, Callable[[], Awaitable[None]]], concurr
             samples[name] += lat
             wall[name] += seconds
     out: dict[str, Any] = {"concurrency": concurrency}
-    for name in names:
+    for name in names:  # direct, service (and floor at concurrency 1)
         n = len(samples[name])
         out[name] = {**common.summary(samples[name]), "throughput_rps": n / wall[name],
                      "cpu_ms_per_request": {p: cpu[name][p] / n * 1000 for p in procs}}
@@ -180,6 +196,10 @@ def chart(levels: list[dict[str, Any]]) -> Path:
         ax.set_xlabel("concurrency (requests in flight)")
         ax.grid(True, alpha=0.3)
         ax.legend()
+    floors = [(lv["concurrency"], lv["floor"]["p50_ms"]) for lv in levels if "floor" in lv]
+    if floors:
+        ax_lat.plot(*zip(*floors, strict=True), "x", color="grey", markersize=9, label="Health/Check p50 (floor)")
+        ax_lat.legend()
     ax_lat.set_yscale("log")
     ax_lat.set_ylabel("latency (ms)")
     ax_lat.set_title("latency: direct Triton vs ImageService.Generate")
@@ -200,7 +220,8 @@ def targets(levels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out["added_p50_c1"] = {
             "target": "added p50 latency <= 1 ms at concurrency 1 (service p50 - direct p50)",
             "measured": f"{lv['added_p50_ms']:.2f} ms (service {lv['service']['p50_ms']:.2f} ms, "
-                        f"direct {lv['direct']['p50_ms']:.2f} ms)",
+                        f"direct {lv['direct']['p50_ms']:.2f} ms; a bare Health/Check on the service "
+                        f"{lv['floor']['p50_ms']:.2f} ms)",
             "met": lv["added_p50_ms"] <= 1.0}
     if 32 in by_c:
         lv = by_c[32]
@@ -218,31 +239,35 @@ async def run(smoke: bool) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     image = small_png()
     triton = await common.start_triton(workdir)
-    srv = direct = service = None
+    srv = direct = service = floor = None
     try:
         srv = await asyncio.to_thread(common.start_service, workdir / "service", triton.grpc_url, MODEL,
                                       **SERVICE_SETTINGS)
         direct, service = Direct(triton.grpc_url, image), Service(srv.target, image)
+        floor = Floor(srv.target)
         paths = {"direct": direct.call, "service": service.call}
         procs = {"service": psutil.Process(srv.proc.pid) if srv.proc else None,
                  "triton": psutil.Process(triton.pid) if triton.pid else None}
-        for call in paths.values():  # connections, model and code paths warm
+        for call in (*paths.values(), floor.call):  # connections, model and code paths warm
             await closed_loop(call, 8, 8 if smoke else WARMUP)
         levels = []
         for concurrency, total in levels_spec:
-            level = await measure_level(paths, concurrency, total, procs)
+            level_paths = {**paths, "floor": floor.call} if concurrency == 1 else paths
+            level = await measure_level(level_paths, concurrency, total, procs)
             levels.append(level)
             print(f"  c={concurrency:<4} direct p50 {level['direct']['p50_ms']:.2f} ms "
                   f"p99 {level['direct']['p99_ms']:.2f} ms {level['direct']['throughput_rps']:.0f}/s | "
                   f"service p50 {level['service']['p50_ms']:.2f} ms p99 {level['service']['p99_ms']:.2f} ms "
-                  f"{level['service']['throughput_rps']:.0f}/s | added p50 {level['added_p50_ms']:.2f} ms",
-                  flush=True)
+                  f"{level['service']['throughput_rps']:.0f}/s | added p50 {level['added_p50_ms']:.2f} ms"
+                  + (f" | floor p50 {level['floor']['p50_ms']:.2f} ms" if "floor" in level else ""), flush=True)
         result = {
             "smoke": smoke,
             "setup": {"image": "64x64 RGB PNG", "image_bytes": len(image), "domain": DOMAIN, "model": MODEL,
                       "service_settings": SERVICE_SETTINGS,
                       "note": "service started with workers=128, queue_size=1024 so that neither bounds the "
-                              "concurrency measured; client, service and Triton share this machine's CPUs",
+                              "concurrency measured; client, service and Triton share this machine's CPUs. "
+                              "floor (concurrency 1 only) = grpc.health.v1 Health/Check on the service: "
+                              "the round trip of a unary RPC into the service with no job work",
                       "rounds_per_path": ROUNDS, "levels": [{"concurrency": c, "requests_per_path": n}
                                                             for c, n in levels_spec]},
             "levels": levels,
@@ -252,7 +277,7 @@ async def run(smoke: bool) -> dict[str, Any]:
         common.write_result(NAME, result)
         return result
     finally:
-        for closer in (direct, service):
+        for closer in (direct, service, floor):
             if closer is not None:
                 await closer.close()
         if srv is not None:
