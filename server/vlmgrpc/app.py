@@ -127,6 +127,10 @@ class App:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
             ("grpc.http2.max_ping_strikes", 0),
+            # Thousands of watchers reconnect at once after a restart; the defaults (1000 soft, 3000 hard
+            # calls waiting to be accepted) would cancel the rest.
+            ("grpc.server.max_pending_requests", 20_000),
+            ("grpc.server.max_pending_requests_hard_limit", 40_000),
         ])
         image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageServicer(self.jobs, self.watcher), server)
         document_service_pb2_grpc.add_DocumentServiceServicer_to_server(

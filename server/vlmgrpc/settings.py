@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     pages_in_flight: int = Field(2, description="pages of one document sent to Triton and not yet answered")
     watch_queue_size: int = Field(256, description="events buffered per watch stream before it re-reads the store")
     heartbeat_s: float = 10.0
+    recent_inputs_bytes: int = Field(64 * MiB, description="accepted image bytes kept in memory for the worker")
     sync_wait_s: float = Field(600.0, description="longest a batch=false call waits for its prediction")
     triton_unavailable_budget_s: float = Field(
         120.0, description="how long a prediction waits for Triton to come back before failing UNAVAILABLE")

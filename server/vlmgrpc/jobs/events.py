@@ -16,8 +16,9 @@ from vlmgrpc.jobs.store import Event
 class Subscription:
     def __init__(self, bus: EventBus, prediction_id: str, size: int):
         self.prediction_id = prediction_id
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=size)
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=size)
         self.lagging = False
+        self.closed = bus.closed
         self._bus = bus
 
     def offer(self, event: Event) -> None:
@@ -33,6 +34,14 @@ class Subscription:
         self.queue = asyncio.Queue(maxsize=self.queue.maxsize)
         self.lagging = False
 
+    def shut(self) -> None:
+        """Shutdown: mark closed and wake the reader (a None in the queue) if it is waiting."""
+        self.closed = True
+        try:
+            self.queue.put_nowait(None)  # a full queue means the reader is busy and will see `closed`
+        except asyncio.QueueFull:
+            pass
+
     def close(self) -> None:
         self._bus._remove(self)
 
@@ -46,6 +55,7 @@ class Subscription:
 class EventBus:
     def __init__(self, queue_size: int):
         self.queue_size = queue_size
+        self.closed = False
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
 
     def subscribe(self, prediction_id: str) -> Subscription:
@@ -56,6 +66,12 @@ class EventBus:
     def publish(self, event: Event) -> None:
         for sub in tuple(self._subs.get(event.prediction_id, ())):
             sub.offer(event)
+
+    def close_all(self) -> None:
+        self.closed = True
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.shut()
 
     def subscribers(self, prediction_id: str | None = None) -> int:
         if prediction_id is not None:

@@ -77,9 +77,10 @@ class Runner:
 
     async def _claim(self, pred_id: str) -> tuple[Prediction, RunHandle] | None:
         async with self.jobs.lock(pred_id):
-            pred = await self.jobs.store.get(pred_id)
+            pred = await self.jobs.load(pred_id)
             if pred is None or pred.status is not Status.ENQUEUED or pred_id in self.jobs.running:
                 return None  # paused, cancelled or already running since it was queued
+            self.jobs.queued.pop(pred_id, None)
             handle = RunHandle()
             self.jobs.running[pred_id] = handle
             pred.transition(Status.RUNNING)
@@ -108,6 +109,7 @@ class Runner:
                 if handle.requeue:
                     pred.transition(Status.ENQUEUED, "re-queued: the server is shutting down")
                     await jobs.save(pred)
+                    jobs.queued[pred.id] = pred
                 else:
                     await jobs.fail(pred, cancelled())
         except ServiceError as exc:
@@ -120,25 +122,33 @@ class Runner:
                 await jobs.fail(pred, ServiceError(Code.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}"))
 
     async def _process(self, pred: Prediction, handle: RunHandle) -> dict[int, Any] | None:
-        """Send the elements not yet done; every element's result once all are done, None when paused."""
-        jobs = self.jobs
-        done = await jobs.store.elements(pred.id) if pred.done else {}
-        retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
-                                 stop=stop_after_delay(self.settings.triton_unavailable_budget_s),
-                                 wait=wait_exponential(multiplier=0.5, max=5))
+        """Send the elements not yet done; every element's result once all are done, None when paused.
+        While Triton is unreachable, retry with backoff for triton_unavailable_budget_s, then fail."""
+        done = await self.jobs.store.elements(pred.id) if pred.done else {}
         try:
-            async for attempt in retrying:
-                with attempt:
-                    source = self._until_paused(self._elements(pred, set(done)), handle)
-                    stream = jobs.gateway.stream(pred.domain, pred.config, source, self.settings.pages_in_flight)
-                    async for index, result in stream:
-                        done[index] = result
-                        async with jobs.lock(pred.id):
-                            pred.done = len(done)
-                            await jobs.save(pred, EventType.PROGRESS, (index, result))
-        except TritonUnavailable as exc:
-            raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for "
-                              f"{self.settings.triton_unavailable_budget_s:.0f} s: {exc.message}") from None
+            await self._send(pred, handle, done)
+        except TritonUnavailable:
+            retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
+                                     stop=stop_after_delay(self.settings.triton_unavailable_budget_s),
+                                     wait=wait_exponential(multiplier=0.5, max=5))
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        await self._send(pred, handle, done)
+            except TritonUnavailable as exc:
+                raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for "
+                                  f"{self.settings.triton_unavailable_budget_s:.0f} s: {exc.message}") from None
+        return done if len(done) >= pred.total else None
+
+    async def _send(self, pred: Prediction, handle: RunHandle, done: dict[int, Any]) -> None:
+        jobs = self.jobs
+        source = self._until_paused(self._elements(pred, set(done)), handle)
+        async for index, result in jobs.gateway.stream(pred.domain, pred.config, source, self.settings.pages_in_flight):
+            done[index] = result
+            async with jobs.lock(pred.id):
+                pred.done = len(done)
+                await jobs.save(pred, EventType.PROGRESS, (index, result))
+
         return done if len(done) >= pred.total else None
 
     @staticmethod
@@ -151,7 +161,8 @@ class Runner:
     async def _elements(self, pred: Prediction, skip: set[int]) -> AsyncIterator[Element]:
         blobs, settings = self.jobs.blobs, self.settings
         if pred.kind is Kind.IMAGE:
-            sources = [ImageSource(i, blobs.path(ref.blob) if ref.blob else None, ref.url)
+            sources = [ImageSource(i, blobs.path(ref.blob) if ref.blob else None, ref.url,
+                                   self.jobs.recent_inputs.pop(ref.blob, None) if ref.blob else None)
                        for i, ref in enumerate(pred.inputs) if i not in skip]
             async for element in image_elements(sources, settings):
                 yield element
@@ -165,7 +176,8 @@ class Runner:
             media = sniff.media_type(data)
             total = await self.jobs.check_blob(pred.kind, pred.config, rel, media, "document.url")
             async with self.jobs.lock(pred.id):
-                ref.blob, ref.media_type, pred.total = rel, media, total
+                ref = ref.model_copy(update={"blob": rel, "media_type": media})
+                pred.inputs, pred.total = [ref], total  # replaced, not mutated: events hold shallow copies
                 await self.jobs.save(pred, EventType.PROGRESS)
         path = blobs.path(ref.blob)
         if ref.media_type == sniff.PDF:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import uuid
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from vlmgrpc.catalog import Catalog
@@ -66,6 +67,30 @@ class Dispatch:
         return self._queue.qsize()
 
 
+class BoundedBytes:
+    """A dict of byte strings that forgets the oldest beyond a total size."""
+
+    def __init__(self, limit: int):
+        self.limit, self.size = limit, 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+    def put(self, key: str, data: bytes) -> None:
+        if len(data) > self.limit:
+            return
+        self.pop(key)
+        self._items[key] = data
+        self.size += len(data)
+        while self.size > self.limit:
+            self.size -= len(self._items.popitem(last=False)[1])
+
+    def pop(self, key: str, default: bytes | None = None) -> bytes | None:
+        data = self._items.pop(key, None)
+        if data is None:
+            return default
+        self.size -= len(data)
+        return data
+
+
 @dataclass
 class RunHandle:
     task: asyncio.Task | None = None
@@ -88,8 +113,14 @@ class JobService:
         self.dispatch = Dispatch(settings.queue_size)
         self.served: list[str] = []
         self.running: dict[str, RunHandle] = {}
+        # Enqueued predictions held in memory, so a worker need not read them back. While one is here,
+        # this object is the prediction's current state: every change goes through it (see load).
+        self.queued: dict[str, Prediction] = {}
+        # Bytes of images just accepted, so the worker need not read back what it was handed.
+        self.recent_inputs = BoundedBytes(settings.recent_inputs_bytes)
         self.closing = False
         self._locks = [asyncio.Lock() for _ in range(64)]
+        self._waiters: dict[str, list[asyncio.Future]] = {}
         self._background: set[asyncio.Task] = set()
 
     def lock(self, prediction_id: str) -> asyncio.Lock:
@@ -133,14 +164,12 @@ class JobService:
                               batch=sub.batch, request_id=sub.request_id, fingerprint=fingerprint,
                               callback_url=sub.callback_url, config=sub.config, metadata=sub.metadata,
                               inputs=inputs, request_created_at=sub.request_created_at, total=total)
-            pred, created = await self.store.create(pred)
+            pred, created = await self.store.create(pred, then=Status.ENQUEUED)  # two events, one commit
             if not created:  # the same request id raced us
                 await self.blobs.remove(f"inputs/{pred_id}")
                 self._check_same(pred, fingerprint)
                 return pred, False
-            async with self.lock(pred.id):
-                pred.transition(Status.ENQUEUED)
-                await self.save(pred)
+            self.queued[pred.id] = pred
             self.dispatch.commit(pred.id)
             committed = True
             return pred, True
@@ -194,6 +223,7 @@ class JobService:
             if sniff.is_image(media) and len(data) <= self.settings.max_image_bytes:
                 # The common case, in one thread hop: decode-check from memory, then store.
                 await asyncio.to_thread(self._check_and_store_image, data, rel, f"{where}.data")
+                self.recent_inputs.put(rel, data)
                 total += 1
             else:
                 await self.blobs.write(rel, data)
@@ -233,6 +263,16 @@ class JobService:
             await self.blobs.remove(rel.rsplit("/", 1)[0])
             raise
 
+    async def load(self, prediction_id: str) -> Prediction | None:
+        """The current state for a change (caller holds the lock)."""
+        return self.queued.get(prediction_id) or await self.store.get(prediction_id)
+
+    async def _owned(self, owner: str, prediction_id: str) -> Prediction:
+        pred = await self.load(prediction_id)
+        if pred is None or pred.owner != owner:
+            raise not_found("prediction", prediction_id)
+        return pred
+
     # --- reads
 
     async def get(self, owner: str, prediction_id: str) -> Prediction:
@@ -256,9 +296,8 @@ class JobService:
     # --- control
 
     async def cancel(self, owner: str, prediction_id: str) -> Prediction:
-        await self.get(owner, prediction_id)
         async with self.lock(prediction_id):
-            pred = await self.get(owner, prediction_id)
+            pred = await self._owned(owner, prediction_id)
             if pred.status.terminal:
                 raise failed_precondition("ALREADY_TERMINAL", f"prediction {prediction_id!r} is already "
                                           f"{pred.status.value}", status=pred.status.value)
@@ -273,7 +312,7 @@ class JobService:
 
     async def pause(self, owner: str, prediction_id: str) -> Prediction:
         async with self.lock(prediction_id):
-            pred = await self.get(owner, prediction_id)
+            pred = await self._owned(owner, prediction_id)
             if pred.status is Status.PAUSED:
                 return pred
             check_transition(pred.status, Status.PAUSED, pred.id)
@@ -281,6 +320,7 @@ class JobService:
             if handle is None:
                 pred.transition(Status.PAUSED, "paused on request")
                 await self.save(pred)
+                self.queued.pop(prediction_id, None)
                 return pred
             handle.pause_requested = True  # the runner stops before its next element
         await handle.done.wait()
@@ -288,7 +328,7 @@ class JobService:
 
     async def resume(self, owner: str, prediction_id: str) -> Prediction:
         async with self.lock(prediction_id):
-            pred = await self.get(owner, prediction_id)
+            pred = await self._owned(owner, prediction_id)
             if pred.status is not Status.PAUSED:
                 raise failed_precondition("NOT_PAUSED", f"prediction {prediction_id!r} is {pred.status.value}, "
                                           "not paused", status=pred.status.value)
@@ -296,6 +336,7 @@ class JobService:
                 raise exhausted("QUEUE_FULL", "the queue is full; retry later")
             pred.transition(Status.ENQUEUED, "resumed")
             await self.save(pred)
+            self.queued[pred.id] = pred
             self.dispatch.commit(pred.id)
             return pred
 
@@ -304,9 +345,32 @@ class JobService:
         pred.error = error.to_dict()
         pred.transition(Status.FAILED, error.message)
         await self.save(pred)
+        self.queued.pop(pred.id, None)
         self.on_terminal(pred)
 
+    def terminal_waiter(self, prediction_id: str) -> asyncio.Future:
+        """A future that gets the prediction when it reaches a terminal state (None on shutdown)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(prediction_id, []).append(waiter)
+        return waiter
+
+    def forget_waiter(self, prediction_id: str, waiter: asyncio.Future) -> None:
+        waiters = self._waiters.get(prediction_id)
+        if waiters and waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[prediction_id]
+
+    def release_waiters(self) -> None:
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
     def on_terminal(self, pred: Prediction) -> None:
+        for waiter in self._waiters.pop(pred.id, ()):
+            if not waiter.done():
+                waiter.set_result(pred.model_copy())
         if pred.callback_url:
             from vlmgrpc.jobs.callbacks import deliver
 

@@ -89,6 +89,11 @@ def _snapshot(pred: Prediction) -> str:
     return pred.model_dump_json(exclude=None if pred.status.terminal else {"response"})
 
 
+def _body_and_snapshot(pred: Prediction) -> tuple[str, str]:
+    body = pred.model_dump_json()
+    return body, body if pred.status.terminal or pred.response is None else _snapshot(pred)
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
@@ -117,9 +122,10 @@ class Store:
 
     # --- predictions
 
-    async def create(self, pred: Prediction) -> tuple[Prediction, bool]:
-        """Insert a new prediction with its first event; with a known (owner, request_id) return the
-        existing prediction instead. Returns (prediction, created)."""
+    async def create(self, pred: Prediction, then: Status | None = None) -> tuple[Prediction, bool]:
+        """Insert a new prediction with its first event, and its next transition (`then`) with its own
+        event in the same transaction; with a known (owner, request_id) return the existing prediction
+        instead. Returns (prediction, created)."""
 
         def _create(db: sqlite3.Connection) -> tuple[Prediction, bool]:
             with db:
@@ -130,11 +136,16 @@ class Store:
                     if row:
                         return Prediction.model_validate_json(row[0]), False
                 pred.sequence = 1
+                now = utcnow().isoformat()
+                events = [(pred.id, 1, EventType.STATUS_CHANGED.value, now, _snapshot(pred))]
+                if then is not None:
+                    pred.transition(then)
+                    pred.sequence = 2
+                    events.append((pred.id, 2, EventType.STATUS_CHANGED.value, now, _snapshot(pred)))
                 db.execute("INSERT INTO predictions VALUES (?,?,?,?,?,?,?)",
                            (pred.id, pred.owner, pred.request_id, pred.created_at.isoformat(),
                             pred.status.value, pred.domain, pred.model_dump_json()))
-                db.execute("INSERT INTO events VALUES (?,?,?,?,?)",
-                           (pred.id, 1, EventType.STATUS_CHANGED.value, utcnow().isoformat(), _snapshot(pred)))
+                db.executemany("INSERT INTO events VALUES (?,?,?,?,?)", events)
                 return pred, True
 
         return await self._run(_create)
@@ -151,11 +162,12 @@ class Store:
                 if element_row:
                     db.execute("INSERT OR REPLACE INTO element_results VALUES (?,?,?)", element_row)
                 pred.sequence += 1
-                db.execute("UPDATE predictions SET status=?, body=? WHERE id=?",
-                           (pred.status.value, pred.model_dump_json(), pred.id))
+                body, snapshot = _body_and_snapshot(pred)
+                db.execute("UPDATE predictions SET status=?, body=? WHERE id=?", (pred.status.value, body, pred.id))
                 db.execute("INSERT INTO events VALUES (?,?,?,?,?)",
-                           (pred.id, pred.sequence, event.value, time.isoformat(), _snapshot(pred)))
-            return Event(pred.id, pred.sequence, event, time, pred.model_copy(deep=True))
+                           (pred.id, pred.sequence, event.value, time.isoformat(), snapshot))
+            # A shallow copy is a faithful snapshot: fields are replaced on change, never mutated in place.
+            return Event(pred.id, pred.sequence, event, time, pred.model_copy())
 
         return await self._run(_save)
 

@@ -14,16 +14,17 @@ from vlmgrpc.jobs.service import JobService
 from vlmgrpc.jobs.store import Event, EventType
 
 REPLAY_PAGE = 500
+WAIT_RECHECK_S = 5.0
 
 
 class Watcher:
     def __init__(self, jobs: JobService):
         self.jobs = jobs
-        self._closing = asyncio.Event()
 
     def close(self) -> None:
         """Shutdown: every watch ends with UNAVAILABLE (reason SHUTTING_DOWN) so clients resume elsewhere."""
-        self._closing.set()
+        self.jobs.bus.close_all()
+        self.jobs.release_waiters()
 
     async def watch(self, owner: str, prediction_id: str, after: int | None,
                     heartbeat_s: float) -> AsyncIterator[Event]:
@@ -56,64 +57,63 @@ class Watcher:
                 return
 
     async def _live(self, sub: Subscription, last: int, heartbeat_s: float) -> AsyncIterator[Event]:
-        closing = asyncio.ensure_future(self._closing.wait())
-        try:
-            while True:
-                if sub.lagging:
-                    sub.recover()
-                    async for event in self._replay(sub.prediction_id, last):
-                        last = event.sequence
-                        yield event
-                        if _terminal(event.prediction):
-                            return
-                    continue
-                getter = asyncio.ensure_future(sub.queue.get())
-                done, _ = await asyncio.wait({getter, closing}, timeout=heartbeat_s,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if closing in done:
-                    getter.cancel()
-                    raise unavailable("SHUTTING_DOWN", "the server is shutting down; resume the watch "
-                                      "with after_sequence", last_sequence=str(last))
-                if getter not in done:
-                    getter.cancel()
+        while True:
+            if sub.closed:
+                raise unavailable("SHUTTING_DOWN", "the server is shutting down; resume the watch "
+                                  "with after_sequence", last_sequence=str(last))
+            if sub.lagging:
+                sub.recover()
+                async for event in self._replay(sub.prediction_id, last):
+                    last = event.sequence
+                    yield event
+                    if _terminal(event.prediction):
+                        return
+                continue
+            # The hot path: no task or future per event, just the queue (fan-out to thousands of watchers).
+            if not sub.queue.empty():
+                event = sub.queue.get_nowait()
+            else:
+                try:
+                    async with asyncio.timeout(heartbeat_s):
+                        event = await sub.queue.get()
+                except TimeoutError:
                     yield Event(sub.prediction_id, last, EventType.HEARTBEAT, utcnow(), None)
                     continue
-                event = getter.result()
-                if event.sequence <= last:
-                    continue
-                if event.sequence > last + 1:  # missed some while lagging: fill the gap from the store
-                    async for missed in self._replay(sub.prediction_id, last):
-                        if missed.sequence >= event.sequence:
-                            break
-                        last = missed.sequence
-                        yield missed
-                last = event.sequence
-                yield event
-                if _terminal(event.prediction):
-                    return
-        finally:
-            closing.cancel()
+            if event is None or event.sequence <= last:  # a shutdown wake-up, or already seen
+                continue
+            if event.sequence > last + 1:  # missed some while lagging: fill the gap from the store
+                async for missed in self._replay(sub.prediction_id, last):
+                    if missed.sequence >= event.sequence:
+                        break
+                    last = missed.sequence
+                    yield missed
+            last = event.sequence
+            yield event
+            if _terminal(event.prediction):
+                return
 
-    async def wait(self, owner: str, prediction_id: str, timeout_s: float) -> Prediction:
-        """The prediction once terminal, or as it is when the timeout passes."""
-        with self.jobs.bus.subscribe(prediction_id) as sub:
-            pred = await self.jobs.get(owner, prediction_id)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout_s
-            while not pred.status.terminal:
-                remaining = deadline - loop.time()
-                if remaining <= 0 or self._closing.is_set():
-                    break
-                try:
-                    event = await asyncio.wait_for(sub.queue.get(), timeout=min(remaining, 1.0))
-                except TimeoutError:
-                    continue
-                if sub.lagging:
-                    sub.recover()
-                    pred = await self.jobs.get(owner, prediction_id)
-                elif event.prediction is not None and event.sequence > pred.sequence:
-                    pred = event.prediction
+    async def wait(self, pred: Prediction, timeout_s: float) -> Prediction:
+        """The prediction once terminal, or as it is when the timeout passes (or the server stops)."""
+        if pred.status.terminal:
             return pred
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        waiter = self.jobs.terminal_waiter(pred.id)  # registered before any await: nothing slips by
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    # Re-checks the store every few seconds: a resubmitted prediction read just before it
+                    # finished would otherwise wait for a terminal event that already happened.
+                    async with asyncio.timeout(min(remaining, WAIT_RECHECK_S)):
+                        final = await asyncio.shield(waiter)
+                    return final if final is not None else await self.jobs.get(pred.owner, pred.id)
+                except TimeoutError:
+                    pred = await self.jobs.get(pred.owner, pred.id)
+                    if pred.status.terminal:
+                        return pred
+            return pred
+        finally:
+            self.jobs.forget_waiter(pred.id, waiter)
 
 
 def _terminal(pred: Prediction | None) -> bool:

@@ -26,12 +26,15 @@ class ImageSource:
     index: int
     path: Path | None = None  # accepted bytes, already checked at submission
     url: str | None = None  # fetched and checked now
+    data: bytes | None = None  # the accepted bytes, when still in memory
 
 
 async def image_elements(sources: Iterable[ImageSource], settings: Settings) -> AsyncIterator[Element]:
     for src in sources:
         field_path = f"images[{src.index}].url"
-        if src.path is not None:
+        if src.data is not None:
+            data = src.data
+        elif src.path is not None:
             data = await asyncio.to_thread(src.path.read_bytes)
         else:
             data = await fetch.fetch(src.url or "", max_bytes=settings.max_image_bytes,

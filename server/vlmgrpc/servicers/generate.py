@@ -30,7 +30,7 @@ class _Generate:
             remaining = context.time_remaining()
             timeout = self.jobs.settings.sync_wait_s if remaining is None else min(remaining,
                                                                                    self.jobs.settings.sync_wait_s)
-            pred = await self.watcher.wait(owner, pred.id, timeout)
+            pred = await self.watcher.wait(pred, timeout)
         return convert.prediction(pred)
 
     async def _generate_stream(self, request, context, response_type):
