@@ -8,7 +8,9 @@ import hashlib
 import os
 import re
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -23,6 +25,10 @@ from vlmgrpc.pipeline import sniff
 PURPOSES = ("assistants", "assistants_output", "fine-tune", "batch", "batch_output", "vision", "datasets")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 WRITE_BLOCK = 4 * 1024 * 1024  # chunks are gathered into blocks: one thread hop per block, not per chunk
+IN_FLIGHT_BLOCKS = 2  # blocks hashed/written while more arrive: bounds an upload's memory to ~3 blocks
+# One hashing and one writing thread for all uploads: each upload's blocks stay in order.
+_HASHER = ThreadPoolExecutor(1, thread_name_prefix="upload-hash")
+_WRITER = ThreadPoolExecutor(1, thread_name_prefix="upload-write")
 DOWNLOAD_CHUNK = 1024 * 1024
 
 
@@ -55,18 +61,27 @@ class Upload:
         self._hash = hashlib.sha256()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
+        self._in_flight: deque[asyncio.Future] = deque()
         self.received = 0
         self.head = b""
 
-    def _flush_sync(self, blocks: list[bytes]) -> None:
+    def _hash_blocks(self, blocks: list[bytes]) -> None:
         for block in blocks:
-            self._hash.update(block)
-            self._fh.write(block)
+            self._hash.update(block)  # releases the GIL
 
-    async def _flush(self) -> None:
+    def _write_blocks(self, blocks: list[bytes]) -> None:
+        self._fh.writelines(blocks)
+
+    async def _flush(self, wait_all: bool = False) -> None:
+        """Hand the gathered chunks to the hashing and the writing thread, which run side by side and
+        alongside the receiving; wait only when more than IN_FLIGHT_BLOCKS are still being worked on."""
         blocks, self._pending, self._pending_bytes = self._pending, [], 0
+        loop = asyncio.get_running_loop()
         if blocks:
-            await asyncio.to_thread(self._flush_sync, blocks)
+            self._in_flight.append(asyncio.gather(loop.run_in_executor(_HASHER, self._hash_blocks, blocks),
+                                                  loop.run_in_executor(_WRITER, self._write_blocks, blocks)))
+        while self._in_flight and (wait_all or len(self._in_flight) > IN_FLIGHT_BLOCKS):
+            await self._in_flight.popleft()
 
     async def write(self, chunk: bytes) -> None:
         self.received += len(chunk)
@@ -81,7 +96,7 @@ class Upload:
             await self._flush()
 
     async def finish(self) -> FileRecord:
-        await self._flush()
+        await self._flush(wait_all=True)
         if self.received != self.size:
             raise invalid("SIZE_MISMATCH", f"{self.received} bytes arrived; size_bytes declared {self.size}",
                           "metadata.size_bytes", received=str(self.received))
@@ -103,6 +118,8 @@ class Upload:
         return record
 
     async def abort(self) -> None:
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+
         def _abort() -> None:
             self._fh.close()
             self.path.unlink(missing_ok=True)
