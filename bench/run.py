@@ -10,6 +10,7 @@ import json
 import sys
 import time
 
+from bench import common
 from bench.common import RESULTS
 
 BENCHMARKS = ("gateway", "documents", "fanout", "upload", "ocr_accuracy")
@@ -20,6 +21,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the suite runs, measures nothing")
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, default=list(BENCHMARKS))
     args = parser.parse_args()
+    if args.smoke:
+        common.OUTPUT = RESULTS / "smoke"
     failed = []
     for name in args.only:
         module = importlib.import_module(f"bench.{name}")
