@@ -83,7 +83,10 @@ class App:
     async def start(self) -> None:
         s = self.settings
         await self.store.open()
-        await asyncio.gather(asyncio.to_thread(self.catalog.load), self.renderer.warm_up(), self._start_triton())
+        # The catalogue first, not beside the Triton spawn: loguru (imported by vlmrun-hub) breaks
+        # if a fork happens while another thread imports it.
+        await asyncio.to_thread(self.catalog.load)
+        await asyncio.gather(self.renderer.warm_up(), self._start_triton())
         assert self.gateway is not None
         self.jobs = JobService(s, self.store, self.blobs, self.files, self.bus, self.catalog, self.renderer,
                                self.gateway)

@@ -46,6 +46,13 @@ class ServiceError(Exception):
     # (field path, description) pairs, rendered as google.rpc.BadRequest.
     violations: list[tuple[str, str]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Callers' values are echoed back (ids, domains): keep every part small, or the status would
+        # outgrow gRPC's metadata limit (16 KiB) and the caller would get none of it.
+        self.message = _clip(self.message, 1024)
+        self.metadata = {k: _clip(str(v), 256) for k, v in self.metadata.items()}
+        self.violations = [(_clip(f, 256), _clip(d, 512)) for f, d in self.violations]
+
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
 
@@ -60,6 +67,10 @@ class ServiceError(Exception):
     def from_dict(cls, data: dict[str, Any]) -> ServiceError:
         return cls(Code(data["code"]), data["reason"], data["message"], dict(data.get("metadata") or {}),
                    [tuple(v) for v in data.get("violations") or []])
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def invalid(reason: str, message: str, field_path: str = "", **metadata: str) -> ServiceError:

@@ -16,7 +16,7 @@ import re
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import pymupdf
@@ -209,7 +209,6 @@ class Case:
     file_document: Expect | None = None  # defaults to `document`
     upload: Expect = OK
     declared: str = "application/octet-stream"
-    bugs: dict[str, str] = field(default_factory=dict)  # route -> known server bug (xfail)
 
     def expect(self, route: str) -> Expect:
         return {"image": self.image, "document": self.document,
@@ -225,12 +224,6 @@ NOT_AN_IMAGE = refused("UNSUPPORTED_MEDIA_TYPE")
 INVALID_IMAGE = refused("INVALID_IMAGE")
 TOO_LARGE = refused("IMAGE_TOO_LARGE")
 INVALID_PDF = refused("INVALID_PDF")
-
-PAGE_COUNT_BUG = ("BUG: pipeline/documents.py inspect_pdf reads doc.page_count outside its try; MuPDF raises "
-                  "RuntimeError('code=7: Invalid number of pages') -> the submission answers INTERNAL")
-RENDER_ERROR_BUG = ("BUG: render_page's pymupdf FzErrorFormat('cycle in page tree') cannot be pickled back from the "
-                    "render process (TypeError: cannot pickle 'swig_runtime_data5.SwigPyObject'); the runner's "
-                    "catch-all fails the prediction with code INTERNAL instead of INVALID_PDF")
 
 CORPUS: dict[str, Case] = {
     "truncated png": Case(lambda: text_png(["truncated"], size=(300, 100))[:300], **same(INVALID_IMAGE)),
@@ -256,15 +249,12 @@ CORPUS: dict[str, Case] = {
     "pdf of one 14400pt page": Case(huge_page_pdf, NOT_AN_IMAGE, CLEAR),
     "pdf drawing a 50000x50000 image": Case(image_bomb_pdf, NOT_AN_IMAGE, CLEAR),
     "pdf whose page tree is empty but counts 3": Case(
-        lambda: raw_pdf([CATALOG, b"<< /Type /Pages /Kids [] /Count 3 >>"]), NOT_AN_IMAGE, INVALID_PDF,
-        bugs=dict.fromkeys(("document", "file-document"), PAGE_COUNT_BUG)),
+        lambda: raw_pdf([CATALOG, b"<< /Type /Pages /Kids [] /Count 3 >>"]), NOT_AN_IMAGE, INVALID_PDF),
     "pdf whose page count is 2^31-1": Case(lambda: raw_pdf([
         CATALOG, b"<< /Type /Pages /Kids [3 0 R] /Count 2147483647 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] >>"]), NOT_AN_IMAGE, refused("TOO_MANY_PAGES"),
-        bugs=dict.fromkeys(("document", "file-document"), PAGE_COUNT_BUG)),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] >>"]), NOT_AN_IMAGE, INVALID_PDF),
     "pdf whose page tree is a cycle": Case(
-        lambda: raw_pdf([CATALOG, b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]), NOT_AN_IMAGE, INVALID_PDF,
-        bugs=dict.fromkeys(("document", "file-document"), RENDER_ERROR_BUG)),
+        lambda: raw_pdf([CATALOG, b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]), NOT_AN_IMAGE, INVALID_PDF),
     "png declared application/pdf": Case(lambda: text_png(["declared pdf"], size=(300, 100)), OK, OK,
                                          declared="application/pdf"),
     "pdf declared image/png": Case(lambda: pdf(1), NOT_AN_IMAGE, OK, declared="image/png"),
@@ -343,10 +333,9 @@ async def terminal(client: Client, prediction_id: str, timeout_s: float = 120) -
 
 
 def _params():
-    for name, case in CORPUS.items():
+    for name in CORPUS:
         for route in ROUTES:
-            marks = [pytest.mark.xfail(strict=True, reason=case.bugs[route])] if route in case.bugs else []
-            yield pytest.param(name, route, id=re.sub(r"[^A-Za-z0-9]+", "-", f"{name} {route}"), marks=marks)
+            yield pytest.param(name, route, id=re.sub(r"[^A-Za-z0-9]+", "-", f"{name} {route}"))
 
 
 OUTCOMES: dict[str, str] = {}  # for the report at the end of the module

@@ -15,7 +15,6 @@ import base64
 import hashlib
 import io
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -320,37 +319,8 @@ def _record(method: str, code: grpc.StatusCode, reason: str) -> None:
     CODES.setdefault(method, Counter())[f"{code.name} {reason}".strip()] += 1
 
 
-# Server bugs found by this fuzzer, each pinned by an xfail(strict) test below. While one is open,
-# an answer it explains is counted, not failed, so fuzzing goes on finding others.
-# INTERNAL answers: known by the traceback the server logs for the call.
-KNOWN_INTERNAL = {
-    "created_at out of the Timestamp range -> INTERNAL": r"ValueError: Timestamp is not valid",
-    "NaN or Infinity in config.json_schema -> INTERNAL":
-        r"ValueError: Fail to serialize -?(NaN|Infinity) for Value.number_value",
-}
-# Other answers: known by (code, details).
-KNOWN_OTHER = {
-    "a long value echoed into the error status: trailers over 16 KiB -> RESOURCE_EXHAUSTED, no reason": (
-        lambda code, details: code == grpc.StatusCode.RESOURCE_EXHAUSTED
-        and re.search(r"metadata size exceeds (soft|hard) limit", details) is not None),
-}
-KNOWN_LOG = tuple(KNOWN_INTERNAL.values())
-
-
-def _known_bug(server, since: int, code: grpc.StatusCode, details: str) -> str:
-    if code in NEVER:
-        records = bug_records(server, since)
-        names = {name for record in records for name, pattern in KNOWN_INTERNAL.items() if re.search(pattern, record)}
-        unexplained = bug_records(server, since, KNOWN_LOG)
-        return " + ".join(sorted(names)) if names and not unexplained else ""
-    return next((name for name, applies in KNOWN_OTHER.items() if applies(code, details)), "")
-
-
 def _check(server, since: int, method: str, request, code: grpc.StatusCode, reason: str, details: str) -> None:
-    """Never INTERNAL or UNKNOWN, a reason with every refusal (known bugs counted apart)."""
-    if code != OK and (bug := _known_bug(server, since, code, details)):
-        _record(method, code, f"(known bug: {bug})")
-        return
+    """Never INTERNAL or UNKNOWN, a reason with every refusal."""
     _record(method, code, reason)
     shown = str(request)[:1500] if not isinstance(request, bytes | list) else repr(request)[:1500]
     logged = "\n".join(bug_records(server, since))[-3000:]
@@ -482,7 +452,7 @@ def _fuzz_method(path: str) -> Callable:
 def test_fuzz_messages(server, channel, known, path):
     since = server.log.stat().st_size
     _fuzz_method(path)(server, channel)
-    assert not bug_lines(server, since, KNOWN_LOG), log_excerpt(server, since)
+    assert not bug_lines(server, since), log_excerpt(server, since)
 
 
 RAW = st.one_of(
@@ -509,7 +479,7 @@ def test_fuzz_raw_bytes(server, channel, known, path):
         _check(server, before, path + " (raw)", request, code, reason, details)
 
     run()
-    assert not bug_lines(server, since, KNOWN_LOG), log_excerpt(server, since)
+    assert not bug_lines(server, since), log_excerpt(server, since)
 
 
 # --- the bugs fuzzing found, pinned (strict: a fix turns these into failures until the mark goes)
@@ -530,8 +500,6 @@ def _good(path: str, **fields):
     return msg
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: convert.submission calls created_at.ToDatetime() unchecked; a "
-                   "Timestamp outside 0001..9999 raises ValueError -> INTERNAL instead of INVALID_ARGUMENT")
 @pytest.mark.parametrize("path", GENERATES, ids=[p.rsplit(".", 1)[-1] for p in GENERATES])
 def test_created_at_out_of_range_is_invalid_argument(server, channel, path):
     request = _good(path, created_at=timestamp_pb2.Timestamp(seconds=2**62))
@@ -539,8 +507,6 @@ def test_created_at_out_of_range_is_invalid_argument(server, channel, path):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and reason, (code, reason, details)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: convert._config runs json_format.MessageToDict over config, which "
-                   "raises ValueError on a NaN/Infinity number in json_schema -> INTERNAL")
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
 def test_non_finite_number_in_json_schema_is_invalid_argument(server, channel, number):
     config = pb.GenerationConfig()
@@ -553,10 +519,6 @@ def test_non_finite_number_in_json_schema_is_invalid_argument(server, channel, n
 LONG = "z" * 20_000  # echoed 4-5 times into grpc-message and grpc-status-details-bin: over the 16 KiB hard limit
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the server echoes caller-supplied values unbounded into the status "
-                   "message, ErrorInfo metadata and BadRequest description; trailers over the client's 16 KiB "
-                   "metadata limit are dropped and the caller sees RESOURCE_EXHAUSTED 'Stream removed' with no "
-                   "reason (from ~1,600 characters the 8 KiB soft limit already drops them at random)")
 @pytest.mark.parametrize(("path", "request_"), [
     ("/vlm.v1.ImageService/Generate", img_pb.ImageServiceGenerateRequest(
         domain=LONG, images=[pb.ImageInput(data=b"x")], batch=True)),

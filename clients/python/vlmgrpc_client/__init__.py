@@ -92,7 +92,10 @@ def upload_messages(data: bytes, filename: str, content_type: str,
 
 def error_reason(err: grpc.aio.AioRpcError | grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:
     """The ErrorInfo reason and BadRequest field violations of a failed call."""
-    status = rpc_status.from_call(err) if not isinstance(err, grpc.aio.AioRpcError) else _aio_status(err)
+    try:
+        status = rpc_status.from_call(err) if not isinstance(err, grpc.aio.AioRpcError) else _aio_status(err)
+    except ValueError:  # the details do not match the call's code: not a status of ours
+        status = None
     reason, violations = "", []
     for detail in status.details if status else []:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):

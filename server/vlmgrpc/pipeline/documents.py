@@ -21,7 +21,10 @@ def inspect_pdf(path: str, max_pages: int, field_path: str) -> int:
             raise invalid("INVALID_PDF", "the bytes are not a PDF", field_path)
         if doc.needs_pass or doc.is_encrypted:
             raise invalid("PDF_ENCRYPTED", "the PDF is encrypted; send it without a password", field_path)
-        pages = doc.page_count
+        try:
+            pages = doc.page_count
+        except Exception as exc:  # a broken page tree
+            raise invalid("INVALID_PDF", f"the PDF's page tree is broken: {exc}", field_path) from None
     if pages == 0:
         raise invalid("PDF_EMPTY", "the PDF has no pages", field_path)
     if pages > max_pages:
@@ -37,7 +40,16 @@ def _open(path: str) -> pymupdf.Document:
 
 
 def render_page(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
-    """Render one page to PNG and return it with the page's text layer."""
+    """Render one page to PNG and return it with the page's text layer. MuPDF's own errors become
+    INVALID_PDF here: they cannot cross back from the worker process (not picklable)."""
+    try:
+        return _render(path, index, dpi, max_pixels)
+    except Exception as exc:
+        raise invalid("INVALID_PDF", f"page {index} cannot be rendered: {type(exc).__name__}: {exc}",
+                      "document", page=str(index)) from None
+
+
+def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
     page = _open(path)[index]
     zoom = dpi / 72
     width, height = page.rect.width * zoom, page.rect.height * zoom

@@ -7,7 +7,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from vlmgrpc.errors import invalid
+from vlmgrpc.errors import ServiceError, invalid
 from vlmgrpc.pipeline import documents
 
 
@@ -28,6 +28,10 @@ class Renderer:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             raise invalid("INVALID_PDF", "the PDF crashed the renderer") from None
+        except (ServiceError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # e.g. an error that could not be sent back from the worker
+            raise invalid("INVALID_PDF", f"the renderer failed on this PDF: {type(exc).__name__}: {exc}") from None
 
     async def inspect(self, path: str, max_pages: int, field_path: str) -> int:
         return await self._call(documents.inspect_pdf, path, max_pages, field_path)

@@ -70,7 +70,10 @@ def status_filter(value: int) -> Status | None:
 def _config(req) -> dict[str, Any]:
     if not req.HasField("config"):
         return {}
-    cfg = json_format.MessageToDict(req.config, preserving_proto_field_name=True)
+    try:
+        cfg = json_format.MessageToDict(req.config, preserving_proto_field_name=True)
+    except (ValueError, json_format.Error) as exc:  # NaN or Infinity in json_schema: not JSON
+        raise invalid("INVALID_CONFIG", f"config is not valid JSON: {exc}", "config.json_schema") from None
     if "temperature" in cfg:
         cfg["temperature"] = round(float(cfg["temperature"]), 6)  # float32 on the wire
     return cfg
@@ -99,7 +102,16 @@ def submission(req, owner: str, kind: Kind, *, default_batch: bool, streaming: b
         model=req.model if req.HasField("model") else "vlm-1", request_id=req.id,
         callback_url=req.callback_url if req.HasField("callback_url") else "",
         config=_config(req), metadata=_metadata(req),
-        request_created_at=req.created_at.ToDatetime(tzinfo=UTC) if req.HasField("created_at") else None)
+        request_created_at=_created_at(req))
+
+
+def _created_at(req):
+    if not req.HasField("created_at"):
+        return None
+    try:
+        return req.created_at.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise invalid("INVALID_TIMESTAMP", f"created_at is not a valid time: {exc}", "created_at") from None
 
 
 def file(record: FileRecord) -> files_pb.File:
