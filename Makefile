@@ -43,6 +43,7 @@ integration: venv
 
 test: venv proto-check buf-lint lint
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) bench-smoke
 
 bench: venv
 	$(PY) -m bench.run
