@@ -315,7 +315,11 @@ class EmbeddedTriton:
 
     def _command(self) -> list[str]:
         ws = self._workspace
+        # Dies with the service even on kill -9 (util-linux setpriv sets PR_SET_PDEATHSIG, then execs);
+        # preexec_fn would do the same but is unsafe in a process with gRPC threads.
+        setpriv = shutil.which("setpriv")
         return [
+            *([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []),
             str(ws / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
             f"--backend-directory={ws / 'backends'}",

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from vlmgrpc.errors import ServiceError, invalid
 from vlmgrpc.pipeline import documents
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In each worker: end when the server dies, even by SIGKILL (Linux), instead of lingering."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: workers end when their pipe to the server closes
+        pass
 
 
 class Renderer:
@@ -18,7 +31,8 @@ class Renderer:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: forking a process that runs gRPC is unsafe (grpc/grpc#13873).
-        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_die_with_parent)
 
     async def _call(self, fn, *args):
         try:
