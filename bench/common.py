@@ -92,3 +92,11 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_chart(fig, name: str) -> Path:
+    fig.tight_layout()
+    path = chart_path(name)
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path

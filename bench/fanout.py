@@ -279,11 +279,7 @@ def chart(levels: list[dict[str, Any]]) -> Path:
     ax.set_title(f"status fan-out ({levels[0]['predictions']} documents, pause/resume cycles)")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = common.chart_path(NAME)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return common.save_chart(fig, NAME)
 
 
 def targets(levels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

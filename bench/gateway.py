@@ -205,11 +205,7 @@ def chart(levels: list[dict[str, Any]]) -> Path:
     ax_lat.set_title("latency: direct Triton vs ImageService.Generate")
     ax_tp.set_ylabel("throughput (requests/s)")
     ax_tp.set_title("throughput")
-    fig.tight_layout()
-    path = common.chart_path(NAME)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return common.save_chart(fig, NAME)
 
 
 def targets(levels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
