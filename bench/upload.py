@@ -146,7 +146,7 @@ async def run(smoke: bool) -> dict:
             await triton.stop()
 
     by_chunk = {}
-    for chunk in (MAIN_CHUNK, *OTHER_CHUNKS):
+    for chunk in sorted((MAIN_CHUNK, *OTHER_CHUNKS)):
         med = {name: statistics.median(s["mb_s"] for s in samples if s["chunk_bytes"] == chunk and s["path"] == name)
                for name in ("raw", "service")}
         cpu = {name: statistics.median(s["server_cpu_s"] for s in samples
@@ -208,9 +208,10 @@ def chart(samples: list[dict[str, Any]], by_chunk: dict[str, dict[str, float]], 
                  label=f"target: {TARGET_RATIO} × raw median")
     left.set_xticks(range(1, len(order) + 1), [f"{s['path']}\nround {s['round']}" for s in order], fontsize=8)
     left.set_ylabel("MB/s")
+    left.set_ylim(0, 1.25 * max(s["mb_s"] for s in order))
     left.set_title(f"{size // MB} MB in 1 MiB chunks, rounds in the order run: service/raw = {main['ratio']:.2f}×",
                    fontsize=10)
-    left.legend(fontsize=8, loc="lower right")
+    left.legend(fontsize=8, loc="upper center", ncol=3)
     labels = list(by_chunk)
     width = 0.38
     for k, name in enumerate(("raw", "service")):
@@ -219,10 +220,9 @@ def chart(samples: list[dict[str, Any]], by_chunk: dict[str, dict[str, float]], 
     for i, c in enumerate(labels):
         right.annotate(f"{by_chunk[c]['ratio']:.2f}×", (i, max(by_chunk[c]["raw_mb_s"], by_chunk[c]["service_mb_s"])),
                        ha="center", va="bottom", fontsize=8)
+    right.set_ylim(0, 1.15 * max(max(v["raw_mb_s"], v["service_mb_s"]) for v in by_chunk.values()))
     right.set_xticks(range(len(labels)), labels)
     right.set_xlabel("chunk size")
     right.set_title("median MB/s by chunk size", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(common.chart_path("upload"), dpi=120)
-    plt.close(fig)
+    common.save_chart(fig, "upload")
 
