@@ -174,19 +174,26 @@ class EmbeddedTriton:
         return self.workdir / "tritonserver.pid"
 
     def _kill_previous(self) -> None:
-        """A server killed with SIGKILL leaves its tritonserver running (it has its own session):
-        the next start on the same workdir ends that one first."""
+        """A server killed with SIGKILL takes its tritonserver along (PR_SET_PDEATHSIG), but not the
+        python backend stubs that tritonserver started: the next start on the same workdir ends every
+        process left in that old process group that runs from this workdir."""
         try:
-            pid = int(self._pidfile.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            pgid = int(self._pidfile.read_text())
         except (OSError, ValueError):
             return
-        if b"tritonserver" in cmdline and str(self.workdir).encode() in cmdline:
-            log.warning("ending tritonserver pid %d left over from a previous run", pid)
-            self._kill_group(pid)
-            deadline = time.monotonic() + 10
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)  # in a worker thread: until the old server is gone
+        marker = str(self.workdir).encode()
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                stat = (proc / "stat").read_text()
+                group = int(stat.rsplit(")", 1)[1].split()[2])
+                if group == pgid and marker in (proc / "cmdline").read_bytes():
+                    log.warning("ending pid %s left over from a previous run", proc.name)
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                continue
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pgid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # in a worker thread: until the old server is gone
 
     async def _relaunch(self) -> None:
         retrying = AsyncRetrying(

@@ -29,14 +29,19 @@ def _timestamp(value) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def prediction(p: Prediction) -> pb.Prediction:
-    msg = pb.Prediction(
-        id=p.id, created_at=_timestamp(p.created_at), completed_at=_timestamp(p.completed_at),
-        status=STATUS_TO_PB[p.status], domain=p.domain, request_id=p.request_id, model=p.model, batch=p.batch,
-        usage=pb.CreditUsage(elements_processed=p.done, element_type=p.element_type,
-                             credits_used=p.credits_used, steps=p.done, duration_seconds=p.duration_seconds),
-        progress=pb.Progress(done=p.done, total=p.total), message=p.message, callback_url=p.callback_url,
-        request_created_at=_timestamp(p.request_created_at))
+def prediction(p: Prediction, into: pb.Prediction | None = None) -> pb.Prediction:
+    """The prediction as a message, filled in place into `into` when given: a large response
+    (a Struct of hundreds of pages) is then built once, not copied into its parent."""
+    msg = pb.Prediction() if into is None else into
+    msg.id, msg.status, msg.domain, msg.request_id = p.id, STATUS_TO_PB[p.status], p.domain, p.request_id
+    msg.model, msg.batch, msg.message, msg.callback_url = p.model, p.batch, p.message, p.callback_url
+    for field, value in (("created_at", p.created_at), ("completed_at", p.completed_at),
+                         ("request_created_at", p.request_created_at)):
+        if value is not None:
+            getattr(msg, field).FromDatetime(value)
+    msg.usage.elements_processed, msg.usage.element_type = p.done, p.element_type
+    msg.usage.credits_used, msg.usage.steps, msg.usage.duration_seconds = p.credits_used, p.done, p.duration_seconds
+    msg.progress.done, msg.progress.total = p.done, p.total
     if p.response is not None:
         json_format.ParseDict(p.response, msg.response)
     if p.error:
@@ -44,10 +49,12 @@ def prediction(p: Prediction) -> pb.Prediction:
     return msg
 
 
-def event(e: Event) -> pb.PredictionEvent:
-    msg = pb.PredictionEvent(sequence=e.sequence, event_time=_timestamp(e.time), type=EVENT_TO_PB[e.type])
+def event(e: Event, into: pb.PredictionEvent | None = None) -> pb.PredictionEvent:
+    msg = pb.PredictionEvent() if into is None else into
+    msg.sequence, msg.type = e.sequence, EVENT_TO_PB[e.type]
+    msg.event_time.FromDatetime(e.time)
     if e.prediction is not None:
-        msg.prediction.CopyFrom(prediction(e.prediction))
+        prediction(e.prediction, into=msg.prediction)
     return msg
 
 
@@ -55,7 +62,8 @@ def event_response(e: Event, response_type):
     """`response_type(event=...)` for an event, built once and shared by all its watchers."""
     msg = e.rendered.get(response_type)
     if msg is None:
-        msg = e.rendered[response_type] = response_type(event=event(e))
+        msg = e.rendered[response_type] = response_type()
+        event(e, into=msg.event)
     return msg
 
 
