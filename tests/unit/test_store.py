@@ -269,11 +269,14 @@ async def test_cursor_paging_with_default_timestamps(store):
 # --- element results
 
 
-async def test_element_results(store):
-    await store.save_element("p1", 0, {"text": "page zero"})
-    await store.save_element("p1", 2, [1, 2, {"x": None}])
-    await store.save_element("p1", 0, {"text": "page zero, again"})  # replaced, not duplicated
-    await store.save_element("p2", 0, "other")
+async def test_element_results_are_saved_with_their_progress_event(store):
+    p1, _ = await store.create(_pred("p1"))
+    p2, _ = await store.create(_pred("p2"))
+    await store.save(p1, EventType.PROGRESS, (0, {"text": "page zero"}))
+    await store.save(p1, EventType.PROGRESS, (2, [1, 2, {"x": None}]))
+    await store.save(p1, EventType.PROGRESS, (0, {"text": "page zero, again"}))  # replaced, not duplicated
+    await store.save(p2, EventType.PROGRESS, (0, "other"))
+    assert [e.type for e in await store.events_after("p1", 1)] == [EventType.PROGRESS] * 3
     assert await store.elements("p1") == {0: {"text": "page zero, again"}, 2: [1, 2, {"x": None}]}
     assert await store.elements("p2") == {0: "other"}
     assert await store.elements("p3") == {}
@@ -314,8 +317,7 @@ async def test_reopening_the_database_keeps_everything(tmp_path):
     await s.open()
     pred, _ = await s.create(_pred("p1", request_id="req-1"))
     pred.transition(Status.ENQUEUED)
-    await s.save(pred, EventType.STATUS_CHANGED)
-    await s.save_element("p1", 0, {"ok": True})
+    await s.save(pred, EventType.STATUS_CHANGED, (0, {"ok": True}))
     await s.put_file("file-1", "alice", T0.isoformat(), '{"id":"file-1"}')
     await s.close()
 

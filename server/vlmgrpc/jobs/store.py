@@ -213,11 +213,6 @@ class Store:
 
     # --- per-element results (a resumed or re-queued prediction skips the elements already done)
 
-    async def save_element(self, prediction_id: str, index: int, result: Any) -> None:
-        text = json.dumps(result, separators=(",", ":"))
-        await self._run(lambda db: db.execute(
-            "INSERT OR REPLACE INTO element_results VALUES (?,?,?)", (prediction_id, index, text)))
-
     async def elements(self, prediction_id: str) -> dict[int, Any]:
         rows = await self._run(lambda db: db.execute(
             "SELECT idx, result FROM element_results WHERE prediction_id=?", (prediction_id,)).fetchall())
