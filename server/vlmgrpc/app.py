@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import resource
@@ -66,7 +67,7 @@ class App:
         self.store = Store(data / "vlmgrpc.sqlite3")
         self.blobs = Blobs(data)
         self.files = FileStore(self.store, self.blobs, settings.max_upload_bytes)
-        self.bus = EventBus(settings.watch_queue_size)
+        self.bus = EventBus(settings.watch_queue_size, settings.heartbeat_s)
         self.catalog = Catalog()
         self.renderer = Renderer(settings.render_workers)
         self.triton: EmbeddedTriton | None = None
@@ -99,6 +100,9 @@ class App:
         self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
         if s.stats_log_s > 0:
             self._tasks.append(asyncio.create_task(self._log_stats(), name="stats"))
+        # What start-up loaded (modules, descriptors, hub schemas) lives as long as the process. Frozen, a
+        # full collection no longer walks it: those passes paused the loop 50-140 ms under 1,000 watches.
+        gc.freeze()
         log.info("serving on %s:%d (Triton %s, model %s serves %s)", s.host, self.port, self.gateway.url,
                  s.triton_model, ", ".join(self.jobs.served))
 

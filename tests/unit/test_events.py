@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from vlmgrpc.jobs.events import EventBus
+from vlmgrpc.jobs.events import HEARTBEAT_DUE, EventBus
 from vlmgrpc.jobs.model import Kind, Prediction, utcnow
 from vlmgrpc.jobs.store import Event, EventType
 
@@ -125,3 +125,27 @@ async def test_publish_without_subscribers_is_fine(queue_size):
     sub.close()
     bus.publish(_event("p1", 2))
     assert bus.subscribers() == 0
+
+
+async def test_a_quiet_subscriber_gets_a_heartbeat_due_and_a_busy_one_does_not():
+    bus = EventBus(queue_size=64, heartbeat_s=0.2)
+    quiet, busy = bus.subscribe("p1"), bus.subscribe("p2")
+    for seq in range(1, 9):  # 0.4 s of events every 50 ms: the busy one is never quiet for two ticks
+        bus.publish(_event("p2", seq))
+        await asyncio.sleep(0.05)
+    assert await asyncio.wait_for(quiet.queue.get(), 1) is HEARTBEAT_DUE
+    assert _drain(busy.queue) == list(range(1, 9))
+    quiet.close()
+    busy.close()
+    await asyncio.sleep(0.25)
+    assert bus._ticker is None  # no subscribers: the ticker ended
+
+
+async def test_close_all_stops_the_heartbeat_ticker():
+    bus = EventBus(queue_size=4, heartbeat_s=0.2)
+    sub = bus.subscribe("p1")
+    ticker = bus._ticker
+    bus.close_all()
+    await asyncio.sleep(0)
+    assert ticker is not None and ticker.cancelled()
+    assert sub.closed and sub.queue.get_nowait() is None

@@ -3,27 +3,36 @@
 Publishing never waits: each subscriber has a bounded queue, and one that falls behind is
 marked `lagging` instead of blocking the job. Events are persisted before they are published,
 so a lagging subscriber re-reads what it missed from the store (nothing is lost).
+
+Heartbeats come from one ticker for all subscribers, not a timer per wait: with thousands of
+watchers, arming and cancelling a timeout for every delivered event cost more than the event.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Final
 
 from vlmgrpc.jobs.store import Event
+
+# Put in a quiet subscriber's queue by the ticker: the reader answers it with a heartbeat event.
+HEARTBEAT_DUE: Final = object()
 
 
 class Subscription:
     def __init__(self, bus: EventBus, prediction_id: str, size: int):
         self.prediction_id = prediction_id
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=size)
+        self.queue: asyncio.Queue[Event | object | None] = asyncio.Queue(maxsize=size)
         self.lagging = False
+        self.quiet_ticks = 0  # ticker periods since the last event was offered
         self.closed = bus.closed
         self._bus = bus
 
     def offer(self, event: Event) -> None:
         if self.lagging:
             return
+        self.quiet_ticks = 0
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -53,15 +62,34 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self, queue_size: int):
+    def __init__(self, queue_size: int, heartbeat_s: float = 10.0):
         self.queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
         self.closed = False
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._ticker: asyncio.Task | None = None
 
     def subscribe(self, prediction_id: str) -> Subscription:
         sub = Subscription(self, prediction_id, self.queue_size)
         self._subs[prediction_id].add(sub)
+        if self._ticker is None and not self.closed:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="heartbeats")
         return sub
+
+    async def _tick(self) -> None:
+        """Ticks twice a period; a subscriber with no event for two ticks gets HEARTBEAT_DUE. So a quiet
+        watch hears something every 1 to 1.5 heartbeat periods."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s / 2)
+            if not self._subs:  # no one to keep alive: the next subscribe starts a new ticker
+                self._ticker = None
+                return
+            for subs in tuple(self._subs.values()):
+                for sub in subs:
+                    sub.quiet_ticks += 1
+                    if sub.quiet_ticks >= 2 and sub.queue.empty() and not sub.lagging:
+                        sub.queue.put_nowait(HEARTBEAT_DUE)
+                        sub.quiet_ticks = 0
 
     def publish(self, event: Event) -> None:
         for sub in tuple(self._subs.get(event.prediction_id, ())):
@@ -69,6 +97,9 @@ class EventBus:
 
     def close_all(self) -> None:
         self.closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for subs in self._subs.values():
             for sub in subs:
                 sub.shut()

@@ -34,11 +34,18 @@ def assemble(domain: str, results: dict[int, Any]) -> dict[str, Any]:
     return response
 
 
+def _complete(pred: Prediction, results: dict[int, Any], started: float) -> None:
+    pred.run_seconds += time.monotonic() - started
+    pred.response = assemble(pred.domain, results)
+    pred.transition(Status.COMPLETED)
+
+
 class Runner:
     def __init__(self, jobs: JobService):
         self.jobs = jobs
         self.settings = jobs.settings
         self._workers: list[asyncio.Task] = []
+        self._stopping = False
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._worker(), name=f"worker-{i}")
@@ -46,6 +53,7 @@ class Runner:
 
     async def stop(self, grace_s: float) -> None:
         """Let running predictions finish within the grace period; re-queue the rest."""
+        self._stopping = True  # no worker claims another prediction: it stays ENQUEUED for the next start
         handles = list(self.jobs.running.values())
         tasks = [h.task for h in handles if h.task]
         if tasks:
@@ -63,6 +71,8 @@ class Runner:
     async def _worker(self) -> None:
         while True:
             pred_id = await self.jobs.dispatch.get()
+            if self._stopping:
+                return
             claimed = await self._claim(pred_id)
             if claimed is None:
                 continue
@@ -78,29 +88,33 @@ class Runner:
     async def _claim(self, pred_id: str) -> tuple[Prediction, RunHandle] | None:
         async with self.jobs.lock(pred_id):
             pred = await self.jobs.load(pred_id)
-            if pred is None or pred.status is not Status.ENQUEUED or pred_id in self.jobs.running:
+            if self._stopping or pred is None or pred.status is not Status.ENQUEUED or pred_id in self.jobs.running:
                 return None  # paused, cancelled or already running since it was queued
             self.jobs.queued.pop(pred_id, None)
             handle = RunHandle()
             self.jobs.running[pred_id] = handle
             pred.transition(Status.RUNNING)
             pred.started_at = pred.started_at or utcnow()
-            await self.jobs.save(pred)
+            # Not awaited here: the first element goes to Triton while RUNNING commits. Saves commit in
+            # the order they are made, so every later event still follows it.
+            handle.running_saved = self.jobs.save(pred)
             return pred, handle
 
     async def _run(self, pred: Prediction, handle: RunHandle) -> None:
         jobs, pred_id = self.jobs, pred.id
         started = time.monotonic()
         try:
-            finished = await self._process(pred, handle)
+            finished = await self._process(pred, handle, started)
+            await handle.running_saved  # long committed; raises if it failed
             async with jobs.lock(pred_id):
-                pred.run_seconds += time.monotonic() - started
-                if finished is not None:
-                    pred.response = assemble(pred.domain, finished)
-                    pred.transition(Status.COMPLETED)
+                if pred.status is Status.COMPLETED:  # with its last element's result
+                    return
+                if finished is not None:  # every element was stored before this run
+                    _complete(pred, finished, started)
                     await jobs.save(pred)
                     jobs.on_terminal(pred)
                 else:
+                    pred.run_seconds += time.monotonic() - started
                     pred.transition(Status.PAUSED, "paused on request")
                     await jobs.save(pred)
         except asyncio.CancelledError:
@@ -121,12 +135,12 @@ class Runner:
             async with jobs.lock(pred_id):
                 await jobs.fail(pred, ServiceError(Code.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}"))
 
-    async def _process(self, pred: Prediction, handle: RunHandle) -> dict[int, Any] | None:
+    async def _process(self, pred: Prediction, handle: RunHandle, started: float) -> dict[int, Any] | None:
         """Send the elements not yet done; every element's result once all are done, None when paused.
         While Triton is unreachable, retry with backoff for triton_unavailable_budget_s, then fail."""
         done = await self.jobs.store.elements(pred.id) if pred.done else {}
         try:
-            await self._send(pred, handle, done)
+            await self._send(pred, handle, done, started)
         except TritonUnavailable:
             retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
                                      stop=stop_after_delay(self.settings.triton_unavailable_budget_s),
@@ -134,22 +148,24 @@ class Runner:
             try:
                 async for attempt in retrying:
                     with attempt:
-                        await self._send(pred, handle, done)
+                        await self._send(pred, handle, done, started)
             except TritonUnavailable as exc:
                 raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for "
                                   f"{self.settings.triton_unavailable_budget_s:.0f} s: {exc.message}") from None
         return done if len(done) >= pred.total else None
 
-    async def _send(self, pred: Prediction, handle: RunHandle, done: dict[int, Any]) -> None:
+    async def _send(self, pred: Prediction, handle: RunHandle, done: dict[int, Any], started: float) -> None:
         jobs = self.jobs
         source = self._until_paused(self._elements(pred, set(done)), handle)
         async for index, result in jobs.gateway.stream(pred.domain, pred.config, source, self.settings.pages_in_flight):
             done[index] = result
             async with jobs.lock(pred.id):
                 pred.done = len(done)
-                await jobs.save(pred, EventType.PROGRESS, (index, result))
-
-        return done if len(done) >= pred.total else None
+                if len(done) < pred.total:
+                    await jobs.save(pred, EventType.PROGRESS, (index, result))
+                    continue
+                await jobs.save_last_element(pred, (index, result), lambda p: _complete(p, done, started))
+                jobs.on_terminal(pred)
 
     @staticmethod
     async def _until_paused(elements: AsyncIterator[Element], handle: RunHandle) -> AsyncIterator[Element]:

@@ -8,6 +8,7 @@ import logging
 import uuid
 import zlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from vlmgrpc.catalog import Catalog
@@ -26,7 +27,7 @@ from vlmgrpc.jobs.blobs import Blobs
 from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.files import FileStore
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status, check_transition
-from vlmgrpc.jobs.store import Cursor, EventType, Store
+from vlmgrpc.jobs.store import Cursor, Event, EventType, Store
 from vlmgrpc.pipeline import sniff
 from vlmgrpc.pipeline.images import check_image
 from vlmgrpc.pipeline.render import Renderer
@@ -94,6 +95,7 @@ class BoundedBytes:
 @dataclass
 class RunHandle:
     task: asyncio.Task | None = None
+    running_saved: Awaitable | None = None  # the RUNNING save, committing while the first element runs
     pause_requested: bool = False
     requeue: bool = False  # cancelled by shutdown: go back to ENQUEUED instead of FAILED
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -133,9 +135,27 @@ class JobService:
         task.add_done_callback(self._background.discard)
         return task
 
-    async def save(self, pred: Prediction, event: EventType = EventType.STATUS_CHANGED,
-                   element: tuple[int, object] | None = None) -> None:
-        self.bus.publish(await self.store.save(pred, event, element))
+    def save(self, pred: Prediction, event: EventType = EventType.STATUS_CHANGED,
+             element: tuple[int, object] | None = None) -> Awaitable[Event]:
+        """Queue a save of `pred` with its next event. The event is published when it commits, in commit
+        order, even if the caller stopped waiting; await the result to know it committed."""
+        return self._published(self.store.save(pred, event, element))
+
+    def save_last_element(self, pred: Prediction, element: tuple[int, object],
+                          finish: Callable[[Prediction], None]) -> Awaitable[tuple[Event, Event]]:
+        """The last element's result and progress, then `finish(pred)`'s transition: one commit."""
+        return self._published(self.store.save_last_element(pred, element, finish))
+
+    def _published(self, saved: asyncio.Future) -> asyncio.Future:
+        saved.add_done_callback(self._publish)
+        return asyncio.shield(saved)  # a caller cancelled meanwhile does not stop the publish
+
+    def _publish(self, saved: asyncio.Future) -> None:
+        if saved.cancelled() or saved.exception() is not None:
+            return
+        result = saved.result()
+        for event in result if isinstance(result, tuple) else (result,):
+            self.bus.publish(event)
 
     # --- submission
 
@@ -148,7 +168,7 @@ class JobService:
         validation.validate(sub, known=sub.domain in self.served or self.catalog.is_known(sub.domain),
                             served=self.served, max_images=self.settings.max_images_per_request,
                             allow_private_urls=self.settings.allow_private_urls)
-        fingerprint = sub.fingerprint()
+        fingerprint = sub.fingerprint() if sub.request_id else ""  # only a request id is ever compared
         if sub.request_id:
             existing = await self._by_request_id(sub, fingerprint)
             if existing:

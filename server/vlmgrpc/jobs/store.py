@@ -94,14 +94,35 @@ def _body_and_snapshot(pred: Prediction) -> tuple[str, str]:
     return body, body if pred.status.terminal or pred.response is None else _snapshot(pred)
 
 
+def _next_event(pred: Prediction, event: EventType) -> Event:
+    """The prediction's next event, with a shallow copy of its state: a faithful snapshot, because
+    fields are replaced on change, never mutated in place."""
+    pred.sequence += 1
+    return Event(pred.id, pred.sequence, event, utcnow(), pred.model_copy())
+
+
+def _write(db: sqlite3.Connection, event: Event, row: bool = True) -> None:
+    """Insert the event (and update the prediction's row to its state) inside the caller's transaction."""
+    pred = event.prediction
+    assert pred is not None
+    if row:
+        body, snapshot = _body_and_snapshot(pred)
+        db.execute("UPDATE predictions SET status=?, body=? WHERE id=?", (pred.status.value, body, pred.id))
+    else:
+        snapshot = _snapshot(pred)
+    db.execute("INSERT INTO events VALUES (?,?,?,?,?)", (pred.id, event.sequence, event.type.value,
+                                                        event.time.isoformat(), snapshot))
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite3.Connection | None = None
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self._db)
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        # Queued on the store thread now, not when awaited: operations run in the order they were called.
+        return asyncio.get_running_loop().run_in_executor(self._pool, fn, self._db)
 
     async def open(self) -> None:
         def _open(_: Any) -> sqlite3.Connection:
@@ -150,26 +171,45 @@ class Store:
 
         return await self._run(_create)
 
-    async def save(self, pred: Prediction, event: EventType, element: tuple[int, Any] | None = None) -> Event:
+    def save(self, pred: Prediction, event: EventType, element: tuple[int, Any] | None = None,
+             ) -> asyncio.Future[Event]:
         """Persist the prediction and append one event to its history (and an element's result),
-        atomically: progress and stored results never disagree, even after a crash."""
-        time = utcnow()
+        atomically: progress and stored results never disagree, even after a crash.
+
+        The event's state is taken now (sequence and a shallow copy) and the write is queued at once:
+        saves commit in the order they were called, and the caller may change `pred` before this one
+        commits (the worker sends to Triton while RUNNING commits)."""
         element_row = (pred.id, element[0], json.dumps(element[1], separators=(",", ":"))) if element else None
+        state = _next_event(pred, event)
 
         def _save(db: sqlite3.Connection) -> Event:
             with db:
                 db.execute("BEGIN IMMEDIATE")  # the row and its event commit together or not at all
                 if element_row:
                     db.execute("INSERT OR REPLACE INTO element_results VALUES (?,?,?)", element_row)
-                pred.sequence += 1
-                body, snapshot = _body_and_snapshot(pred)
-                db.execute("UPDATE predictions SET status=?, body=? WHERE id=?", (pred.status.value, body, pred.id))
-                db.execute("INSERT INTO events VALUES (?,?,?,?,?)",
-                           (pred.id, pred.sequence, event.value, time.isoformat(), snapshot))
-            # A shallow copy is a faithful snapshot: fields are replaced on change, never mutated in place.
-            return Event(pred.id, pred.sequence, event, time, pred.model_copy())
+                _write(db, state)
+            return state
 
-        return await self._run(_save)
+        return self._run(_save)
+
+    def save_last_element(self, pred: Prediction, element: tuple[int, Any], finish: Callable[[Prediction], None],
+                          ) -> asyncio.Future[tuple[Event, Event]]:
+        """The last element's result with its PROGRESS event, then `finish(pred)` (its terminal
+        transition) with that event, in one transaction: a commit fewer on every prediction's path."""
+        element_row = (pred.id, element[0], json.dumps(element[1], separators=(",", ":")))
+        progress = _next_event(pred, EventType.PROGRESS)
+        finish(pred)
+        final = _next_event(pred, EventType.STATUS_CHANGED)
+
+        def _save(db: sqlite3.Connection) -> tuple[Event, Event]:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT OR REPLACE INTO element_results VALUES (?,?,?)", element_row)
+                _write(db, progress, row=False)  # the final event's row replaces it in this transaction
+                _write(db, final)
+            return progress, final
+
+        return self._run(_save)
 
     async def get(self, prediction_id: str) -> Prediction | None:
         row = await self._run(lambda db: db.execute(

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from vlmgrpc.errors import Code, ServiceError, unavailable
-from vlmgrpc.jobs.events import Subscription
+from vlmgrpc.jobs.events import HEARTBEAT_DUE, Subscription
 from vlmgrpc.jobs.model import Prediction, utcnow
 from vlmgrpc.jobs.service import JobService
 from vlmgrpc.jobs.store import Event, EventType
@@ -26,8 +26,7 @@ class Watcher:
         self.jobs.bus.close_all()
         self.jobs.release_waiters()
 
-    async def watch(self, owner: str, prediction_id: str, after: int | None,
-                    heartbeat_s: float) -> AsyncIterator[Event]:
+    async def watch(self, owner: str, prediction_id: str, after: int | None) -> AsyncIterator[Event]:
         jobs = self.jobs
         with jobs.bus.subscribe(prediction_id) as sub:  # subscribe first: nothing slips between read and live
             pred = await jobs.get(owner, prediction_id)
@@ -44,7 +43,7 @@ class Watcher:
                     yield event
             if _terminal(pred) and last >= pred.sequence:
                 return
-            async for event in self._live(sub, last, heartbeat_s):
+            async for event in self._live(sub, last):
                 yield event
 
     async def _replay(self, prediction_id: str, after: int) -> AsyncIterator[Event]:
@@ -56,7 +55,7 @@ class Watcher:
             if len(events) < REPLAY_PAGE:
                 return
 
-    async def _live(self, sub: Subscription, last: int, heartbeat_s: float) -> AsyncIterator[Event]:
+    async def _live(self, sub: Subscription, last: int) -> AsyncIterator[Event]:
         while True:
             if sub.closed:
                 raise unavailable("SHUTTING_DOWN", "the server is shutting down; resume the watch "
@@ -69,16 +68,11 @@ class Watcher:
                     if _terminal(event.prediction):
                         return
                 continue
-            # The hot path: no task or future per event, just the queue (fan-out to thousands of watchers).
-            if not sub.queue.empty():
-                event = sub.queue.get_nowait()
-            else:
-                try:
-                    async with asyncio.timeout(heartbeat_s):
-                        event = await sub.queue.get()
-                except TimeoutError:
-                    yield Event(sub.prediction_id, last, EventType.HEARTBEAT, utcnow(), None)
-                    continue
+            # The hot path: no task, timer or extra future per event, just the queue (fan-out to thousands).
+            event = sub.queue.get_nowait() if not sub.queue.empty() else await sub.queue.get()
+            if event is HEARTBEAT_DUE:
+                yield Event(sub.prediction_id, last, EventType.HEARTBEAT, utcnow(), None)
+                continue
             if event is None or event.sequence <= last:  # a shutdown wake-up, or already seen
                 continue
             if event.sequence > last + 1:  # missed some while lagging: fill the gap from the store

@@ -38,7 +38,7 @@ class _Generate:
         sub = convert.submission(request, owner, self.kind, default_batch=True, streaming=True)
         pred, _ = await self.jobs.submit(sub)
         # Replay from the start: a stream shows every transition of its prediction, pending included.
-        async for event in self.watcher.watch(owner, pred.id, 0, self.jobs.settings.heartbeat_s):
+        async for event in self.watcher.watch(owner, pred.id, 0):
             yield convert.event_response(event, response_type)
 
 

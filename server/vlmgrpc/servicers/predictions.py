@@ -38,7 +38,7 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
     @handle_errors
     async def WatchPrediction(self, request, context):
         after = request.after_sequence if request.HasField("after_sequence") else None
-        async for event in self.watcher.watch(caller(context), _id(request), after, self.jobs.settings.heartbeat_s):
+        async for event in self.watcher.watch(caller(context), _id(request), after):
             yield convert.event_response(event, pb.WatchPredictionResponse)
 
     @handle_errors
