@@ -6,7 +6,7 @@ method only counts the bytes it receives. Both get the very same wire bytes thro
 code: one grpc.aio channel from this process and a request iterator over messages serialized before
 the clock starts (the UploadFile metadata message, then UploadFileRequest{chunk} messages), since
 building messages is the client's cost, not the server's. The service answers only after it has
-hashed the bytes, written them, fsynced and recorded the file; the sink answers after counting.
+hashed the bytes, written them and recorded the file; the sink answers after counting.
 
 Rounds alternate (raw, service, raw, service, ...) so that drift on a shared machine hits both.
 Target: the service moves at least 0.8 x the raw stream's MB/s (1 MiB chunks, median of rounds).

@@ -42,7 +42,7 @@ from vlmgrpc.jobs.service import JobService
 from vlmgrpc.jobs.store import Store
 from vlmgrpc.jobs.watch import Watcher
 from vlmgrpc.pipeline.render import Renderer
-from vlmgrpc.servicers.files import FileServicer
+from vlmgrpc.servicers.files import UPLOAD_METHOD, FileServicer, parse_upload_request
 from vlmgrpc.servicers.generate import DocumentServicer, ImageServicer
 from vlmgrpc.servicers.hub import HubServicer
 from vlmgrpc.servicers.interceptor import Gate, load_tokens
@@ -125,7 +125,8 @@ class App:
     async def _start_grpc(self) -> None:
         s = self.settings
         assert self.jobs and self.watcher
-        self.gate = Gate(load_tokens(s.auth_tokens, s.auth_tokens_file), s.max_streams_per_tenant)
+        self.gate = Gate(load_tokens(s.auth_tokens, s.auth_tokens_file), s.max_streams_per_tenant,
+                         deserializers={UPLOAD_METHOD: parse_upload_request})
         server = grpc.aio.server(interceptors=[self.gate], options=[
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),

@@ -59,17 +59,17 @@ class Upload:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in finish/abort
         self._hash = hashlib.sha256()
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | memoryview] = []
         self._pending_bytes = 0
         self._in_flight: deque[asyncio.Future] = deque()
         self.received = 0
         self.head = b""
 
-    def _hash_blocks(self, blocks: list[bytes]) -> None:
+    def _hash_blocks(self, blocks: list[bytes | memoryview]) -> None:
         for block in blocks:
             self._hash.update(block)  # releases the GIL
 
-    def _write_blocks(self, blocks: list[bytes]) -> None:
+    def _write_blocks(self, blocks: list[bytes | memoryview]) -> None:
         self._fh.writelines(blocks)
 
     async def _flush(self, wait_all: bool = False) -> None:
@@ -83,7 +83,7 @@ class Upload:
         while self._in_flight and (wait_all or len(self._in_flight) > IN_FLIGHT_BLOCKS):
             await self._in_flight.popleft()
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes | memoryview) -> None:
         self.received += len(chunk)
         if self.received > self.size:
             raise invalid("SIZE_MISMATCH", f"more bytes arrived than the declared size_bytes {self.size}",

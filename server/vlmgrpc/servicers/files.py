@@ -10,6 +10,38 @@ from vlmgrpc.servicers import convert
 from vlmgrpc.servicers.context import caller
 from vlmgrpc.servicers.status import handle_errors
 
+UPLOAD_METHOD = "/vlm.v1.FileService/UploadFile"
+
+
+class ChunkView:
+    """An UploadFileRequest that is one chunk, as a view into the received bytes."""
+
+    __slots__ = ("chunk",)
+
+    def __init__(self, chunk: memoryview):
+        self.chunk = chunk
+
+    @staticmethod
+    def WhichOneof(_: str) -> str:  # noqa: N802 - the protobuf message's method
+        return "chunk"
+
+
+def parse_upload_request(data: bytes) -> pb.UploadFileRequest | ChunkView:
+    """UploadFile's request parser. A message that is exactly one `chunk` field (what every client
+    sends) becomes a view of its bytes: protobuf would copy each chunk twice (parse, then field access),
+    which cost a sixth of an upload's time. Anything else is parsed by protobuf as usual."""
+    if data[:1] == b"\x12":  # field 2 (chunk), length-delimited
+        length, shift, pos = 0, 0, 1
+        while pos < len(data) and shift < 64:
+            byte = data[pos]
+            length |= (byte & 0x7F) << shift
+            pos, shift = pos + 1, shift + 7
+            if byte < 0x80:
+                if pos + length == len(data):
+                    return ChunkView(memoryview(data)[pos:])
+                break
+    return pb.UploadFileRequest.FromString(data)
+
 
 class FileServicer(pb_grpc.FileServiceServicer):
     def __init__(self, files: FileStore):

@@ -53,10 +53,13 @@ def load_tokens(pairs: str, path: Path | None) -> dict[str, str]:
 
 
 class Gate(grpc.aio.ServerInterceptor):
-    def __init__(self, tokens: dict[str, str], max_streams_per_tenant: int):
+    def __init__(self, tokens: dict[str, str], max_streams_per_tenant: int,
+                 deserializers: dict[str, Callable] | None = None):
         self.tokens = tokens
         self.max_streams = max_streams_per_tenant
         self.streams: Counter[str] = Counter()
+        # Per-method request parsers that replace the generated ones (full method name -> parser).
+        self.deserializers = deserializers or {}
 
     def tenant(self, metadata) -> str:
         if not self.tokens:
@@ -128,5 +131,6 @@ class Gate(grpc.aio.ServerInterceptor):
             return handler
         if open_method and kind == "unary_stream":
             return handler  # health Watch: no token, no stream quota
-        return handler._replace(request_deserializer=_safe(handler.request_deserializer),
+        deserializer = self.deserializers.get(details.method, handler.request_deserializer)
+        return handler._replace(request_deserializer=_safe(deserializer),
                                 **{kind: behaviours[kind]})
