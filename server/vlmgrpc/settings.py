@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     queue_size: int = Field(256, description="enqueued predictions before RESOURCE_EXHAUSTED")
     pages_in_flight: int = Field(2, description="pages of one document sent to Triton and not yet answered")
     watch_queue_size: int = Field(256, description="events buffered per watch stream before it re-reads the store")
-    heartbeat_s: float = 10.0
+    heartbeat_s: float = Field(10.0, gt=0, description="a watch with no event for this long (to 1.5x) gets a heartbeat")
     recent_inputs_bytes: int = Field(64 * MiB, description="accepted image bytes kept in memory for the worker")
     sync_wait_s: float = Field(600.0, description="longest a batch=false call waits for its prediction")
     triton_unavailable_budget_s: float = Field(

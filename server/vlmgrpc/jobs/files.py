@@ -24,7 +24,9 @@ from vlmgrpc.pipeline import sniff
 
 PURPOSES = ("assistants", "assistants_output", "fine-tune", "batch", "batch_output", "vision", "datasets")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-WRITE_BLOCK = 4 * 1024 * 1024  # chunks are gathered into blocks: one thread hop per block, not per chunk
+# Small chunks are gathered into blocks: one thread hop per block, not per chunk. 1 MiB, not more: held
+# blocks of 4 MiB made glibc hand memory back and fault it in again, which cost more than the hops.
+WRITE_BLOCK = 1024 * 1024
 IN_FLIGHT_BLOCKS = 2  # blocks hashed/written while more arrive: bounds an upload's memory to ~3 blocks
 # One hashing and one writing thread for all uploads: each upload's blocks stay in order.
 _HASHER = ThreadPoolExecutor(1, thread_name_prefix="upload-hash")
