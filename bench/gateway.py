@@ -4,7 +4,8 @@ One embedded Triton with the `echo` model (the real python-backend model.py with
 service in its own process, pointed at it. The same 64x64 PNG, domain "bench.echo", two paths:
 
 - direct: tritonclient.grpc.aio `stream_infer` to "echo" with one request (IMAGES, DOMAIN, CONFIG "{}",
-  TEXT_HINT "") on a fresh stream per call, reading its one response: exactly what the service sends per element.
+  TEXT_HINT "") on a fresh stream per call, reading its one response: how a tritonclient caller reaches a
+  decoupled model. The service sends the same tensors per element, on one stream it shares across predictions.
 - service: ImageService.Generate with batch unset (false for images) through vlmgrpc_client.Client: the
   service validates, stores the input, queues, runs the prediction through the same Triton call, persists
   every transition and answers once COMPLETED.
@@ -65,7 +66,7 @@ def _bytes_input(name: str, value: bytes) -> InferInput:
 
 
 class Direct:
-    """One request on a fresh ModelStreamInfer stream, as TritonGateway.stream does per prediction."""
+    """One request on a fresh ModelStreamInfer stream."""
 
     def __init__(self, url: str, image: bytes):
         self.client = InferenceServerClient(url, channel_args=[
