@@ -282,6 +282,52 @@ async def test_element_results_are_saved_with_their_progress_event(store):
     assert await store.elements("p3") == {}
 
 
+async def test_last_element_and_completion_commit_together(store):
+    pred, _ = await store.create(_pred("p1"), then=Status.ENQUEUED)
+    pred.transition(Status.RUNNING)
+    await store.save(pred, EventType.STATUS_CHANGED)
+
+    def finish(p: Prediction) -> None:
+        p.response = {"pages": [{"page_index": 0, "text": "done"}]}
+        p.transition(Status.COMPLETED)
+
+    progress, final = await store.save_last_element(pred, (0, {"text": "done"}), finish)
+    assert (progress.sequence, final.sequence) == (4, 5)
+    assert progress.prediction.status is Status.RUNNING and progress.prediction.response is None
+    assert final.prediction.status is Status.COMPLETED
+    events = await store.events_after("p1", 0)
+    assert [(e.sequence, e.type, e.prediction.status) for e in events[-2:]] == [
+        (4, EventType.PROGRESS, Status.RUNNING), (5, EventType.STATUS_CHANGED, Status.COMPLETED)]
+    assert events[-2].prediction.response is None  # a progress snapshot carries no response
+    got = await store.get("p1")
+    assert got.status is Status.COMPLETED and got.response == {"pages": [{"page_index": 0, "text": "done"}]}
+    assert await store.elements("p1") == {0: {"text": "done"}}
+
+
+async def test_last_element_save_is_atomic(store):
+    pred, _ = await store.create(_pred("p1"))
+    stale = pred.model_copy(deep=True)
+    pred.transition(Status.ENQUEUED)
+    await store.save(pred, EventType.STATUS_CHANGED)  # sequence 2: the stale holder's progress event clashes
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.save_last_element(stale, (0, "x"), lambda p: p.transition(Status.FAILED))
+    assert (await store.get("p1")).status is Status.ENQUEUED
+    assert [e.sequence for e in await store.events_after("p1", 0)] == [1, 2]
+    assert await store.elements("p1") == {}  # the element result went with the failed transaction
+
+
+async def test_saves_commit_in_the_order_they_are_called(store):
+    pred, _ = await store.create(_pred("p1"))
+    pending = []
+    for status in (Status.ENQUEUED, Status.RUNNING, Status.PAUSED):
+        pred.transition(status)
+        pending.append(store.save(pred, EventType.STATUS_CHANGED))  # not awaited in between
+    events = [await saved for saved in pending]
+    assert [(e.sequence, e.prediction.status) for e in events] == [
+        (2, Status.ENQUEUED), (3, Status.RUNNING), (4, Status.PAUSED)]
+    assert (await store.get("p1")).status is Status.PAUSED
+
+
 # --- files
 
 
