@@ -104,5 +104,7 @@ class Prediction(BaseModel):
         check_transition(self.status, new, self.id)
         self.status = new
         self.message = message
+        if new is Status.RUNNING and self.started_at is None:
+            self.started_at = utcnow()
         if new.terminal:
             self.completed_at = utcnow()

@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from vlmgrpc.errors import Code, ServiceError, cancelled, unavailable
 from vlmgrpc.inference.gateway import TritonUnavailable
-from vlmgrpc.jobs.model import Kind, Prediction, Status, utcnow
+from vlmgrpc.jobs.model import Kind, Prediction, Status
 from vlmgrpc.jobs.service import JobService, RunHandle
 from vlmgrpc.jobs.store import EventType
 from vlmgrpc.pipeline import fetch, sniff
@@ -70,10 +70,10 @@ class Runner:
 
     async def _worker(self) -> None:
         while True:
-            pred_id = await self.jobs.dispatch.get()
-            if self._stopping:
+            pred_id, started = await self.jobs.dispatch.get()
+            if self._stopping:  # a prediction started at submission stays RUNNING: recovered at the next start
                 return
-            claimed = await self._claim(pred_id)
+            claimed = await self._claim(pred_id, started)
             if claimed is None:
                 continue
             pred, handle = claimed
@@ -85,19 +85,21 @@ class Runner:
                 self.jobs.running.pop(pred_id, None)
                 handle.done.set()
 
-    async def _claim(self, pred_id: str) -> tuple[Prediction, RunHandle] | None:
+    async def _claim(self, pred_id: str, started: bool) -> tuple[Prediction, RunHandle] | None:
+        """Take a queued prediction to run. `started`: it committed RUNNING with its submission."""
         async with self.jobs.lock(pred_id):
             pred = await self.jobs.load(pred_id)
-            if self._stopping or pred is None or pred.status is not Status.ENQUEUED or pred_id in self.jobs.running:
+            expected = Status.RUNNING if started else Status.ENQUEUED
+            if self._stopping or pred is None or pred.status is not expected or pred_id in self.jobs.running:
                 return None  # paused, cancelled or already running since it was queued
             self.jobs.queued.pop(pred_id, None)
             handle = RunHandle()
             self.jobs.running[pred_id] = handle
-            pred.transition(Status.RUNNING)
-            pred.started_at = pred.started_at or utcnow()
-            # Not awaited here: the first element goes to Triton while RUNNING commits. Saves commit in
-            # the order they are made, so every later event still follows it.
-            handle.running_saved = self.jobs.save(pred)
+            if not started:
+                pred.transition(Status.RUNNING)
+                # Not awaited here: the first element goes to Triton while RUNNING commits. Saves commit in
+                # the order they are made, so every later event still follows it.
+                handle.running_saved = self.jobs.save(pred)
             return pred, handle
 
     async def _run(self, pred: Prediction, handle: RunHandle) -> None:
@@ -105,7 +107,8 @@ class Runner:
         started = time.monotonic()
         try:
             finished = await self._process(pred, handle, started)
-            await handle.running_saved  # long committed; raises if it failed
+            if handle.running_saved is not None:
+                await handle.running_saved  # long committed; raises if it failed
             async with jobs.lock(pred_id):
                 if pred.status is Status.COMPLETED:  # with its last element's result
                     return

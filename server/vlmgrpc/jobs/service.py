@@ -38,12 +38,19 @@ log = logging.getLogger(__name__)
 
 class Dispatch:
     """The bounded queue of enqueued prediction ids. A submission reserves its slot before its
-    inputs are stored, so an accepted prediction always finds room."""
+    inputs are stored, so an accepted prediction always finds room.
+
+    When a worker is idle and nothing is queued, a submission starts at once: it commits RUNNING with
+    its first events (one commit fewer on the path of a prediction on an idle server) and its id is
+    marked `started` for the worker that takes it."""
 
     def __init__(self, size: int):
         self.size = size
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=size)
         self._reserved = 0
+        self.idle = 0  # workers waiting in get()
+        self._starting = 0  # of those, already promised to a submission that starts at once
+        self._started: set[str] = set()
 
     def reserve(self) -> bool:
         if self._queue.qsize() + self._reserved >= self.size:
@@ -51,18 +58,38 @@ class Dispatch:
         self._reserved += 1
         return True
 
-    def release(self) -> None:
-        self._reserved -= 1
+    def start_now(self) -> bool:
+        """Promise an idle worker to a submission (call right after reserve); False if none is free."""
+        if self._queue.empty() and self.idle > self._starting:
+            self._starting += 1
+            return True
+        return False
 
-    def commit(self, prediction_id: str) -> None:
+    def release(self, started: bool = False) -> None:
         self._reserved -= 1
+        self._starting -= started
+
+    def commit(self, prediction_id: str, started: bool = False) -> None:
+        self._reserved -= 1
+        if started:
+            self._started.add(prediction_id)
         self._queue.put_nowait(prediction_id)
 
     async def put(self, prediction_id: str) -> None:
         await self._queue.put(prediction_id)
 
-    async def get(self) -> str:
-        return await self._queue.get()
+    async def get(self) -> tuple[str, bool]:
+        """The next prediction id, and whether it was committed RUNNING at submission."""
+        self.idle += 1
+        try:
+            prediction_id = await self._queue.get()
+        finally:
+            self.idle -= 1
+        if prediction_id in self._started:
+            self._started.discard(prediction_id)
+            self._starting -= 1
+            return prediction_id, True
+        return prediction_id, False
 
     def depth(self) -> int:
         return self._queue.qsize()
@@ -115,8 +142,9 @@ class JobService:
         self.dispatch = Dispatch(settings.queue_size)
         self.served: list[str] = []
         self.running: dict[str, RunHandle] = {}
-        # Enqueued predictions held in memory, so a worker need not read them back. While one is here,
-        # this object is the prediction's current state: every change goes through it (see load).
+        # Queued predictions (ENQUEUED, or RUNNING when started at submission) held in memory, so a worker
+        # need not read them back. While one is here, this object is the prediction's current state: every
+        # change goes through it (see load).
         self.queued: dict[str, Prediction] = {}
         # Bytes of images just accepted, so the worker need not read back what it was handed.
         self.recent_inputs = BoundedBytes(settings.recent_inputs_bytes)
@@ -176,6 +204,7 @@ class JobService:
         if not self.dispatch.reserve():
             raise exhausted("QUEUE_FULL", f"{self.dispatch.size} predictions are waiting; retry later",
                             queue_size=str(self.dispatch.size))
+        start = self.dispatch.start_now()
         committed = False
         pred_id = uuid.uuid4().hex
         try:
@@ -184,18 +213,19 @@ class JobService:
                               batch=sub.batch, request_id=sub.request_id, fingerprint=fingerprint,
                               callback_url=sub.callback_url, config=sub.config, metadata=sub.metadata,
                               inputs=inputs, request_created_at=sub.request_created_at, total=total)
-            pred, created = await self.store.create(pred, then=Status.ENQUEUED)  # two events, one commit
+            then = (Status.ENQUEUED, Status.RUNNING) if start else (Status.ENQUEUED,)
+            pred, created = await self.store.create(pred, then=then)  # every event, one commit
             if not created:  # the same request id raced us
                 await self.blobs.remove(f"inputs/{pred_id}")
                 self._check_same(pred, fingerprint)
                 return pred, False
             self.queued[pred.id] = pred
-            self.dispatch.commit(pred.id)
+            self.dispatch.commit(pred.id, started=start)
             committed = True
             return pred, True
         finally:
             if not committed:
-                self.dispatch.release()
+                self.dispatch.release(started=start)
 
     async def _by_request_id(self, sub: validation.Submission, fingerprint: str) -> Prediction | None:
         found = await self.store.list(sub.owner, status=None, domain="", after=None, limit=1,

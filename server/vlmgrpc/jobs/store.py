@@ -143,10 +143,11 @@ class Store:
 
     # --- predictions
 
-    async def create(self, pred: Prediction, then: Status | None = None) -> tuple[Prediction, bool]:
-        """Insert a new prediction with its first event, and its next transition (`then`) with its own
-        event in the same transaction; with a known (owner, request_id) return the existing prediction
+    async def create(self, pred: Prediction, then: Status | tuple[Status, ...] = ()) -> tuple[Prediction, bool]:
+        """Insert a new prediction with its first event, and its next transitions (`then`) each with its own
+        event, in one transaction; with a known (owner, request_id) return the existing prediction
         instead. Returns (prediction, created)."""
+        then = (then,) if isinstance(then, Status) else then
 
         def _create(db: sqlite3.Connection) -> tuple[Prediction, bool]:
             with db:
@@ -159,10 +160,10 @@ class Store:
                 pred.sequence = 1
                 now = utcnow().isoformat()
                 events = [(pred.id, 1, EventType.STATUS_CHANGED.value, now, _snapshot(pred))]
-                if then is not None:
-                    pred.transition(then)
-                    pred.sequence = 2
-                    events.append((pred.id, 2, EventType.STATUS_CHANGED.value, now, _snapshot(pred)))
+                for status in then:
+                    pred.transition(status)
+                    pred.sequence += 1
+                    events.append((pred.id, pred.sequence, EventType.STATUS_CHANGED.value, now, _snapshot(pred)))
                 db.execute("INSERT INTO predictions VALUES (?,?,?,?,?,?,?)",
                            (pred.id, pred.owner, pred.request_id, pred.created_at.isoformat(),
                             pred.status.value, pred.domain, pred.model_dump_json()))
