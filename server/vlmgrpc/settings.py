@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     watch_queue_size: int = Field(256, description="events buffered per watch stream before it re-reads the store")
     heartbeat_s: float = Field(10.0, gt=0, description="a watch with no event for this long (to 1.5x) gets a heartbeat")
     recent_inputs_bytes: int = Field(64 * MiB, description="accepted image bytes kept in memory for the worker")
+    inline_input_bytes: int = Field(
+        256 * 1024, ge=0, description="images up to this size are stored in the database with their prediction")
     sync_wait_s: float = Field(600.0, description="longest a batch=false call waits for its prediction")
     triton_unavailable_budget_s: float = Field(
         120.0, description="how long a prediction waits for Triton to come back before failing UNAVAILABLE")

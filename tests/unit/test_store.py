@@ -328,6 +328,18 @@ async def test_saves_commit_in_the_order_they_are_called(store):
     assert (await store.get("p1")).status is Status.PAUSED
 
 
+async def test_inline_inputs_commit_with_their_prediction(store):
+    pred, created = await store.create(_pred("p1", request_id="r1"), then=Status.ENQUEUED,
+                                       inputs={0: b"\x89PNG first", 2: b"third"})
+    assert created
+    assert await store.input("p1", 0) == b"\x89PNG first"
+    assert await store.input("p1", 2) == b"third"
+    assert await store.input("p1", 1) is None
+    again, created = await store.create(_pred("p2", request_id="r1"), inputs={0: b"other"})
+    assert not created and again.id == "p1"
+    assert await store.input("p2", 0) is None  # the refused duplicate stored nothing
+
+
 # --- files
 
 

@@ -50,9 +50,11 @@ class Kind(str, Enum):
 
 
 class InputRef(BaseModel):
-    """An accepted input: a blob kept under the data directory, or a URL fetched when the job runs."""
+    """An accepted input: bytes kept by the service (a file under the data directory, or a row in the store
+    when `inline`), or a URL fetched when the job runs."""
 
-    blob: str | None = None  # path relative to the data directory
+    blob: str | None = None  # path relative to the data directory (the key of an inline input)
+    inline: bool = False  # the bytes are in the store, committed with the prediction
     url: str | None = None
     media_type: str = ""  # sniffed: image/png, application/pdf, ... ("" for URLs until fetched)
 

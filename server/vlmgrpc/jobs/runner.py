@@ -181,7 +181,7 @@ class Runner:
         blobs, settings = self.jobs.blobs, self.settings
         if pred.kind is Kind.IMAGE:
             sources = [ImageSource(i, blobs.path(ref.blob) if ref.blob else None, ref.url,
-                                   self.jobs.recent_inputs.pop(ref.blob, None) if ref.blob else None)
+                                   await self.jobs.held_input(pred, i))
                        for i, ref in enumerate(pred.inputs) if i not in skip]
             async for element in image_elements(sources, settings):
                 yield element
@@ -206,4 +206,4 @@ class Runner:
                                                prefetch=settings.pages_in_flight):
                 yield element
         elif 0 not in skip:
-            yield Element(0, await blobs.read(ref.blob))
+            yield Element(0, await self.jobs.held_input(pred, 0) or await blobs.read(ref.blob))

@@ -208,13 +208,13 @@ class JobService:
         committed = False
         pred_id = uuid.uuid4().hex
         try:
-            inputs, total = await self._accept_inputs(pred_id, sub)
+            inputs, total, inline = await self._accept_inputs(pred_id, sub)
             pred = Prediction(id=pred_id, owner=sub.owner, kind=sub.kind, domain=sub.domain, model=sub.model,
                               batch=sub.batch, request_id=sub.request_id, fingerprint=fingerprint,
                               callback_url=sub.callback_url, config=sub.config, metadata=sub.metadata,
                               inputs=inputs, request_created_at=sub.request_created_at, total=total)
             then = (Status.ENQUEUED, Status.RUNNING) if start else (Status.ENQUEUED,)
-            pred, created = await self.store.create(pred, then=then)  # every event, one commit
+            pred, created = await self.store.create(pred, then=then, inputs=inline)  # one commit
             if not created:  # the same request id raced us
                 await self.blobs.remove(f"inputs/{pred_id}")
                 self._check_same(pred, fingerprint)
@@ -242,17 +242,21 @@ class JobService:
                                f"request id {pred.request_id!r} was already used for a different request",
                                {"prediction_id": pred.id})
 
-    async def _accept_inputs(self, pred_id: str, sub: validation.Submission) -> tuple[list[InputRef], int]:
-        """Check every input's bytes and keep them under the data directory. Returns the inputs and
-        the number of elements (images or pages) the prediction will process."""
+    async def _accept_inputs(self, pred_id: str, sub: validation.Submission,
+                             ) -> tuple[list[InputRef], int, dict[int, bytes]]:
+        """Check every input's bytes and keep them: small images for the store to commit with the prediction
+        (returned by index), the rest under the data directory. Returns the inputs, the number of elements
+        (images or pages) the prediction will process, and the inline bytes."""
         try:
             return await self._store_inputs(pred_id, sub)
         except BaseException:
             await self.blobs.remove(f"inputs/{pred_id}")  # nothing of a refused submission stays
             raise
 
-    async def _store_inputs(self, pred_id: str, sub: validation.Submission) -> tuple[list[InputRef], int]:
+    async def _store_inputs(self, pred_id: str, sub: validation.Submission,
+                            ) -> tuple[list[InputRef], int, dict[int, bytes]]:
         refs: list[InputRef] = []
+        inline: dict[int, bytes] = {}
         total = 0
         for i, raw in enumerate(sub.inputs):
             where = sub.input_field(i)
@@ -269,16 +273,32 @@ class JobService:
                 continue
             data = raw.data or b""
             media = sniff.media_type(data)
-            refs.append(InputRef(blob=rel, media_type=media))
-            if sniff.is_image(media) and len(data) <= self.settings.max_image_bytes:
-                # The common case, in one thread hop: decode-check from memory, then store.
+            if sniff.is_image(media) and len(data) <= self.settings.inline_input_bytes:
+                await asyncio.to_thread(check_image, data, self.settings.max_image_pixels, f"{where}.data")
+                refs.append(InputRef(blob=rel, media_type=media, inline=True))
+                inline[i] = data
+                self.recent_inputs.put(rel, data)
+                total += 1
+            elif sniff.is_image(media) and len(data) <= self.settings.max_image_bytes:
+                # In one thread hop: decode-check from memory, then store.
                 await asyncio.to_thread(self._check_and_store_image, data, rel, f"{where}.data")
+                refs.append(InputRef(blob=rel, media_type=media))
                 self.recent_inputs.put(rel, data)
                 total += 1
             else:
+                refs.append(InputRef(blob=rel, media_type=media))
                 await self.blobs.write(rel, data)
                 total += await self.check_blob(sub.kind, sub.config, rel, media, f"{where}.data")
-        return refs, total
+        return refs, total, inline
+
+    async def held_input(self, pred: Prediction, index: int) -> bytes | None:
+        """An accepted input's bytes if held in memory (just accepted) or in the store (inline); None for a
+        file, which its reader opens when it gets to it."""
+        ref = pred.inputs[index]
+        data = self.recent_inputs.pop(ref.blob) if ref.blob else None
+        if data is None and ref.inline:
+            data = await self.store.input(pred.id, index)
+        return data
 
     def _check_and_store_image(self, data: bytes, rel: str, where: str) -> None:
         check_image(data, self.settings.max_image_pixels, where)

@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS element_results (
   result TEXT NOT NULL,
   PRIMARY KEY (prediction_id, idx)
 );
+CREATE TABLE IF NOT EXISTS inputs (
+  prediction_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (prediction_id, idx)
+);
 CREATE TABLE IF NOT EXISTS files (
   id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
@@ -143,10 +149,14 @@ class Store:
 
     # --- predictions
 
-    async def create(self, pred: Prediction, then: Status | tuple[Status, ...] = ()) -> tuple[Prediction, bool]:
-        """Insert a new prediction with its first event, and its next transitions (`then`) each with its own
-        event, in one transaction; with a known (owner, request_id) return the existing prediction
-        instead. Returns (prediction, created)."""
+    async def create(self, pred: Prediction, then: Status | tuple[Status, ...] = (),
+                     inputs: dict[int, bytes] | None = None) -> tuple[Prediction, bool]:
+        """Insert a new prediction with its first event, its next transitions (`then`) each with its own
+        event, and its inline input bytes (index -> bytes), in one transaction; with a known (owner,
+        request_id) return the existing prediction instead. Returns (prediction, created).
+
+        Small inputs live here rather than in files: they commit with their prediction (no file without a
+        prediction, or the reverse, after a crash), and a row costs less than creating a file."""
         then = (then,) if isinstance(then, Status) else then
 
         def _create(db: sqlite3.Connection) -> tuple[Prediction, bool]:
@@ -168,6 +178,9 @@ class Store:
                            (pred.id, pred.owner, pred.request_id, pred.created_at.isoformat(),
                             pred.status.value, pred.domain, pred.model_dump_json()))
                 db.executemany("INSERT INTO events VALUES (?,?,?,?,?)", events)
+                if inputs:
+                    db.executemany("INSERT INTO inputs VALUES (?,?,?)",
+                                   [(pred.id, idx, data) for idx, data in inputs.items()])
                 return pred, True
 
         return await self._run(_create)
@@ -258,6 +271,12 @@ class Store:
         rows = await self._run(lambda db: db.execute(
             "SELECT idx, result FROM element_results WHERE prediction_id=?", (prediction_id,)).fetchall())
         return {idx: json.loads(text) for idx, text in rows}
+
+    async def input(self, prediction_id: str, idx: int) -> bytes | None:
+        """An inline input's bytes."""
+        row = await self._run(lambda db: db.execute(
+            "SELECT data FROM inputs WHERE prediction_id=? AND idx=?", (prediction_id, idx)).fetchone())
+        return row[0] if row else None
 
     # --- files (the body is the file service's own JSON)
 
