@@ -1,6 +1,6 @@
 """Bytes kept under the data directory: accepted inputs (inputs/<prediction>/<n>; small images live in
-the store instead) and uploaded files (files/<id>). Written to a temporary name and renamed, so a crash never leaves half a blob
-under a real name. No fsync: like SQLite's synchronous=NORMAL, this survives a crash of the
+the store instead) and uploaded files (files/<id>). Written to a temporary name and renamed, so a crash
+never leaves half a blob under a real name. No fsync: like SQLite's synchronous=NORMAL, this survives a crash of the
 service (the bytes are in the page cache), not a power loss, and keeps a submission fast.
 Blocking I/O runs in threads."""
 
