@@ -204,8 +204,7 @@ class JobService:
         if not self.dispatch.reserve():
             raise exhausted("QUEUE_FULL", f"{self.dispatch.size} predictions are waiting; retry later",
                             queue_size=str(self.dispatch.size))
-        start = self.dispatch.start_now()
-        committed = False
+        start = committed = False
         pred_id = uuid.uuid4().hex
         try:
             inputs, total, inline = await self._accept_inputs(pred_id, sub)
@@ -213,6 +212,7 @@ class JobService:
                               batch=sub.batch, request_id=sub.request_id, fingerprint=fingerprint,
                               callback_url=sub.callback_url, config=sub.config, metadata=sub.metadata,
                               inputs=inputs, request_created_at=sub.request_created_at, total=total)
+            start = self.dispatch.start_now()  # decided last: the worker waits only for this commit
             then = (Status.ENQUEUED, Status.RUNNING) if start else (Status.ENQUEUED,)
             pred, created = await self.store.create(pred, then=then, inputs=inline)  # one commit
             if not created:  # the same request id raced us

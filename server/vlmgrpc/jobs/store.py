@@ -107,6 +107,10 @@ def _next_event(pred: Prediction, event: EventType) -> Event:
     return Event(pred.id, pred.sequence, event, utcnow(), pred.model_copy())
 
 
+def _element_row(prediction_id: str, element: tuple[int, Any]) -> tuple[str, int, str]:
+    return prediction_id, element[0], json.dumps(element[1], separators=(",", ":"))
+
+
 def _write(db: sqlite3.Connection, event: Event, row: bool = True) -> None:
     """Insert the event (and update the prediction's row to its state) inside the caller's transaction."""
     pred = event.prediction
@@ -193,7 +197,7 @@ class Store:
         The event's state is taken now (sequence and a shallow copy) and the write is queued at once:
         saves commit in the order they were called, and the caller may change `pred` before this one
         commits (the worker sends to Triton while RUNNING commits)."""
-        element_row = (pred.id, element[0], json.dumps(element[1], separators=(",", ":"))) if element else None
+        element_row = _element_row(pred.id, element) if element else None
         state = _next_event(pred, event)
 
         def _save(db: sqlite3.Connection) -> Event:
@@ -210,7 +214,7 @@ class Store:
                           ) -> asyncio.Future[tuple[Event, Event]]:
         """The last element's result with its PROGRESS event, then `finish(pred)` (its terminal
         transition) with that event, in one transaction: a commit fewer on every prediction's path."""
-        element_row = (pred.id, element[0], json.dumps(element[1], separators=(",", ":")))
+        element_row = _element_row(pred.id, element)
         progress = _next_event(pred, EventType.PROGRESS)
         finish(pred)
         final = _next_event(pred, EventType.STATUS_CHANGED)
