@@ -32,6 +32,7 @@ from bench import common
 from bench.raw_sink import METHOD as RAW_METHOD
 from vlmgrpc.api.vlm.v1 import file_service_pb2 as pb
 from vlmgrpc_client import Client
+from vlmgrpc_client.process import dies_with_parent
 
 MB = 1_000_000
 KiB, MiB = 1024, 1024 * 1024
@@ -64,8 +65,8 @@ class RawSink:
         self.target = ""
 
     def start(self) -> RawSink:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.raw_sink", "--port", "0"], cwd=common.ROOT,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(dies_with_parent([sys.executable, "-m", "bench.raw_sink", "--port", "0"]),
+                                     cwd=common.ROOT, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout
         line = self.proc.stdout.readline()
         if not line.startswith("raw-sink serving on "):

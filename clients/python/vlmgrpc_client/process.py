@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,8 +13,18 @@ import time
 from pathlib import Path
 
 
+def dies_with_parent(args: list[str], sig: str = "TERM") -> list[str]:
+    """`args` run so that the child gets `sig` when the thread that started it ends, even on kill -9 of
+    this process: a killed test run or benchmark leaves no server behind. util-linux setpriv sets
+    PR_SET_PDEATHSIG and execs (preexec_fn would do the same but is unsafe with gRPC threads running).
+    Start such children from a thread that lives as long as they should."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", sig, "--", *args] if setpriv else args
+
+
 class ServerProcess:
-    """`python -m vlmgrpc serve` with its embedded Triton, on a free port, as a user would run it."""
+    """`python -m vlmgrpc serve` with its embedded Triton, on a free port, as a user would run it. It stops
+    (SIGTERM: a graceful drain) if the thread that started it ends first."""
 
     def __init__(self, data_dir: Path, **settings: object):
         self.data_dir = data_dir
@@ -28,7 +39,7 @@ class ServerProcess:
         for key, value in self.settings.items():
             args += ["--" + key.replace("_", "-"), str(value)]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(dies_with_parent(args), stdout=log, stderr=subprocess.STDOUT,
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout_s
         offset = self.log.stat().st_size if self.log.exists() else 0
