@@ -3,15 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: venv serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml engines/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	# The service, and the engines its embedded Triton runs (engines/: the Triton side, its own package).
+	$(PY) -m pip install -q -e '.[dev]' -e './engines[ocr]'
 	rm -f $(VENV)/.installed-*; touch $@
 
 serve: venv

@@ -20,19 +20,19 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Where this run writes: smoke runs (CI) go to results/smoke/ and never replace the measured figures.
 OUTPUT = RESULTS
-VLM_MODEL = ROOT / "triton_models" / "vlm"
+OCR_MODEL = ROOT / "triton_models" / "ocr"
 
 
 def model_repository(dest: Path) -> Path:
-    """A repository with the real `vlm` model and `echo`: the same model.py with the trivial engine,
+    """A repository with the real `ocr` model and `echo`: the same model.py with the trivial engine,
     for measuring what the gateway adds around a model that does no work."""
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "vlm").exists() or (dest / "vlm").symlink_to(VLM_MODEL)
+    (dest / "ocr").exists() or (dest / "ocr").symlink_to(OCR_MODEL)
     echo = dest / "echo"
     echo.mkdir(exist_ok=True)
-    (echo / "1").exists() or (echo / "1").symlink_to(VLM_MODEL / "1")
-    config = (VLM_MODEL / "config.pbtxt").read_text()
-    config = config.replace('name: "vlm"', 'name: "echo"')
+    (echo / "1").exists() or (echo / "1").symlink_to(OCR_MODEL / "1")
+    config = (OCR_MODEL / "config.pbtxt").read_text()
+    config = config.replace('name: "ocr"', 'name: "echo"')
     config = re.sub(r'(key: "engine"\s*value \{ string_value: )"ocr"', r'\1"echo"', config)
     config = re.sub(r'(key: "domains"\s*value \{ string_value: )"[^"]*"', r'\1"bench.echo"', config)
     (echo / "config.pbtxt").write_text(config)
@@ -47,7 +47,7 @@ async def start_triton(workdir: Path) -> EmbeddedTriton:
 
 def start_service(data_dir: Path, triton_url: str, model: str, **settings: Any) -> ServerProcess:
     """The service in its own process, pointed at an already running Triton."""
-    return ServerProcess(data_dir, triton_url=triton_url, triton_model=model, **settings).start()
+    return ServerProcess(data_dir, triton_url=triton_url, models=model, **settings).start()
 
 
 def summary(samples_s: Sequence[float]) -> dict[str, float]:

@@ -1,12 +1,12 @@
 """Document pipeline: does a PDF's rendering overlap the model's work, and does the server's memory
 stay flat as the page count grows?
 
-One embedded Triton serves the real `vlm` model (rapidocr on CPU). Measured on the same generated PDF
+One embedded Triton serves the real `ocr` model (rapidocr on CPU). Measured on the same generated PDF
 (A4 invoice/report pages):
 
 - Σ render: every page rendered alone, exactly as the service's render workers do
   (documents.render_page with the default render_dpi and max_image_pixels), timed per page;
-- Σ inference: every pre-rendered page sent to Triton directly (stream_infer, model `vlm`, domain
+- Σ inference: every pre-rendered page sent to Triton directly (stream_infer, model `ocr`, domain
   document.ocr, one request at a time, the inputs the gateway sends), timed per page;
 - wall: the PDF through DocumentService.Generate (batch=true), watched until its terminal event;
 - the server's peak RSS, at two page counts, each in a fresh service process.
@@ -46,7 +46,7 @@ NAME = "documents"
 PAGES = int(os.environ.get("BENCH_DOC_PAGES", "100"))
 SMOKE_PAGES = 4
 DOMAIN = "document.ocr"
-MODEL = "vlm"
+MODEL = "ocr"
 WALL_FACTOR = 1.15  # wall ≤ 1.15 × max(Σ render, Σ inference)
 RSS_FACTOR, RSS_SLACK_MB = 1.10, 30.0  # large-run RSS ≤ 1.1 × small-run RSS, or within +30 MB of it
 TERMINAL = (pb.PREDICTION_STATUS_COMPLETED, pb.PREDICTION_STATUS_FAILED)

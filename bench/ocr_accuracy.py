@@ -127,7 +127,7 @@ async def run(smoke: bool, pages: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-ocr-") as tmp:
         triton = await common.start_triton(Path(tmp))
         try:
-            srv = common.start_service(Path(tmp) / "service", triton.grpc_url, "vlm")
+            srv = common.start_service(Path(tmp) / "service", triton.grpc_url, "ocr")
             try:
                 async with Client(srv.target) as client:
                     async def ocr(image: bytes) -> tuple[float, dict[str, Any]]:

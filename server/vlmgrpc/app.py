@@ -28,12 +28,15 @@ from vlmgrpc.api.vlm.v1 import (
     hub_service_pb2_grpc,
     image_service_pb2,
     image_service_pb2_grpc,
+    model_service_pb2,
+    model_service_pb2_grpc,
     prediction_service_pb2,
     prediction_service_pb2_grpc,
 )
 from vlmgrpc.catalog import Catalog
 from vlmgrpc.inference.embedded import EmbeddedTriton
 from vlmgrpc.inference.gateway import TritonGateway
+from vlmgrpc.inference.models import ModelRegistry
 from vlmgrpc.jobs.blobs import Blobs
 from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.files import FileStore
@@ -44,7 +47,7 @@ from vlmgrpc.jobs.watch import Watcher
 from vlmgrpc.pipeline.render import Renderer
 from vlmgrpc.servicers.files import UPLOAD_METHOD, FileServicer, parse_upload_request
 from vlmgrpc.servicers.generate import DocumentServicer, ImageServicer
-from vlmgrpc.servicers.hub import HubServicer
+from vlmgrpc.servicers.hub import HubServicer, ModelServicer
 from vlmgrpc.servicers.interceptor import Gate, load_tokens
 from vlmgrpc.servicers.predictions import PredictionServicer
 from vlmgrpc.settings import Settings
@@ -57,6 +60,7 @@ SERVICE_NAMES = (
     prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name,
     file_service_pb2.DESCRIPTOR.services_by_name["FileService"].full_name,
     hub_service_pb2.DESCRIPTOR.services_by_name["HubService"].full_name,
+    model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
 )
 
 
@@ -72,6 +76,7 @@ class App:
         self.renderer = Renderer(settings.render_workers)
         self.triton: EmbeddedTriton | None = None
         self.gateway: TritonGateway | None = None
+        self.models: ModelRegistry | None = None
         self.jobs: JobService | None = None
         self.runner: Runner | None = None
         self.watcher: Watcher | None = None
@@ -89,9 +94,10 @@ class App:
         await asyncio.to_thread(self.catalog.load)
         await asyncio.gather(self.renderer.warm_up(), self._start_triton())
         assert self.gateway is not None
+        self.models = ModelRegistry(self.gateway, s.models, self.catalog.known)
+        await self.models.load()
         self.jobs = JobService(s, self.store, self.blobs, self.files, self.bus, self.catalog, self.renderer,
-                               self.gateway)
-        self.jobs.served = await self.gateway.served_domains()
+                               self.gateway, self.models)
         self.watcher = Watcher(self.jobs)
         self.runner = Runner(self.jobs)
         await self.jobs.recover()
@@ -103,24 +109,26 @@ class App:
         # What start-up loaded (modules, descriptors, hub schemas) lives as long as the process. Frozen, a
         # full collection no longer walks it: those passes paused the loop 50-140 ms under 1,000 watches.
         gc.freeze()
-        log.info("serving on %s:%d (Triton %s, model %s serves %s)", s.host, self.port, self.gateway.url,
-                 s.triton_model, ", ".join(self.jobs.served))
+        log.info("serving on %s:%d (Triton %s, models %s)", s.host, self.port, self.gateway.url,
+                 ", ".join(m.id for m in self.models.all()))
 
     async def _start_triton(self) -> None:
         s = self.settings
         url = s.triton_url
+        names = [m.name for m in s.models]
         if not url:
             self.triton = EmbeddedTriton(s.model_repository, s.data_dir / "triton",
-                                         startup_timeout_s=s.triton_startup_timeout_s)
+                                         startup_timeout_s=s.triton_startup_timeout_s,
+                                         models={m.name: m.params for m in s.models})
             await self.triton.start()
             self._tasks.append(asyncio.create_task(self.triton.supervise(), name="triton-supervisor"))
             url = self.triton.grpc_url
-        self.gateway = TritonGateway(url, s.triton_model, s.triton_request_timeout_s)
+        self.gateway = TritonGateway(url, s.triton_request_timeout_s)
         for _ in range(int(s.triton_startup_timeout_s)):
-            if await self.gateway.ready():
+            if await self.gateway.server_ready() and all([await self.gateway.model_ready(n) for n in names]):
                 return
             await asyncio.sleep(1)
-        raise RuntimeError(f"Triton at {url} did not become ready with model {s.triton_model!r}")
+        raise RuntimeError(f"Triton at {url} did not become ready with models {', '.join(names)}")
 
     async def _start_grpc(self) -> None:
         s = self.settings
@@ -146,7 +154,8 @@ class App:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionServicer(self.jobs, self.watcher), server)
         file_service_pb2_grpc.add_FileServiceServicer_to_server(FileServicer(self.files), server)
-        hub_service_pb2_grpc.add_HubServiceServicer_to_server(HubServicer(self.catalog, self.jobs), server)
+        hub_service_pb2_grpc.add_HubServiceServicer_to_server(HubServicer(self.catalog, self.models), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -163,11 +172,11 @@ class App:
 
     async def _watch_health(self) -> None:
         """SERVING only while Triton and its model are ready."""
-        assert self.gateway and self.jobs
+        assert self.models
         serving = True
         while True:
             await asyncio.sleep(self.settings.health_poll_s)
-            ok = await self.gateway.ready()
+            ok = await self.models.refresh()
             if ok != serving:
                 log.warning("Triton %s: health %s", "ready" if ok else "NOT ready",
                             "SERVING" if ok else "NOT_SERVING")

@@ -1,5 +1,6 @@
-"""The catalogue of domains: the VLM Run hub's schemas (vlmrun-hub) plus the platform domains
-whose schemas we define here. What the loaded model actually *serves* comes from Triton."""
+"""The catalogue of domains: the VLM Run hub's schemas (vlmrun-hub) plus the platform domains whose
+schemas are defined in vlmgrpc.schemas. Which loaded model *serves* a domain comes from Triton
+(inference/models.py)."""
 
 from __future__ import annotations
 
@@ -10,60 +11,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from vlmgrpc.errors import ServiceError, not_found
+from vlmgrpc.schemas import OWN_SCHEMAS, PAGE_DOMAINS, SUPPORTED_INPUTS
+from vlmgrpc.schemas.grounding import with_metadata
 
 log = logging.getLogger(__name__)
 OWN_SCHEMA_VERSION = "1.0.0"
-
-
-class Box(BaseModel):
-    xywh: list[float] = Field(description="x, y, width, height, normalised to 0..1 of the page")
-
-
-class OcrLine(BaseModel):
-    text: str
-    confidence: float
-    bbox: Box
-
-
-class OcrPage(BaseModel):
-    page_index: int
-    width: int
-    height: int
-    text: str
-    lines: list[OcrLine]
-
-
-class OcrDocument(BaseModel):
-    """Text lines with boxes and confidences, in reading order, page by page."""
-
-    text: str = Field(description="all pages' text, pages separated by a blank line")
-    pages: list[OcrPage]
-
-
-class MarkdownPage(BaseModel):
-    page_index: int
-    content: str
-    tables: list[dict[str, Any]] = []
-    figures: list[dict[str, Any]] = []
-
-
-class MarkdownDocument(BaseModel):
-    """Reading-order markdown, page by page (the VLM Run MarkdownDocument shape)."""
-
-    pages: list[MarkdownPage]
-
-
-# Platform domains (not in vlmrun-hub) that have a schema here.
-OWN_SCHEMAS: dict[str, type[BaseModel]] = {
-    "document.ocr": OcrDocument,
-    "document.markdown": MarkdownDocument,
-}
-# Platform domains known to the VLM Run API whose schema lives only on the platform.
-PLATFORM_DOMAINS = ("image.caption", "image.object-detection", "image.person-detection",
-                    "document.generative", "document.presentation", "document.file", "document.pdf")
 
 
 @dataclass(frozen=True)
@@ -78,8 +31,19 @@ class DomainSchema:
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.json_schema, sort_keys=True).encode()).hexdigest()[:8]
 
+    @property
+    def page_by_page(self) -> bool:
+        """Answered with one entry per page or image ({"pages": [...]}), not one object per document."""
+        return self.domain in PAGE_DOMAINS
+
 
 class Catalog:
+    @cached_property
+    def _own(self) -> dict[str, DomainSchema]:
+        return {domain: DomainSchema(domain, (model.__doc__ or "").strip(), OWN_SCHEMA_VERSION,
+                                     model.model_json_schema(), SUPPORTED_INPUTS[domain])
+                for domain, model in OWN_SCHEMAS.items()}
+
     @cached_property
     def _hub(self) -> dict[str, DomainSchema]:
         from importlib.metadata import version
@@ -103,22 +67,23 @@ class Catalog:
 
     def load(self) -> None:
         """Import the hub's schemas now (about half a second), not on the first request."""
-        log.info("catalog: %d hub domains", len(self._hub))
+        log.info("catalog: %d hub domains, %d of our own", len(self._hub), len(self._own))
 
-    def schema(self, domain: str) -> DomainSchema:
-        if domain in OWN_SCHEMAS:
-            model = OWN_SCHEMAS[domain]
-            return DomainSchema(domain, (model.__doc__ or "").strip(), OWN_SCHEMA_VERSION,
-                                model.model_json_schema(), ("image", "document"))
-        if domain in self._hub:
-            return self._hub[domain]
-        raise not_found("schema", domain)
+    def schema(self, domain: str, *, grounding: bool = False, confidence: bool = False) -> DomainSchema:
+        """The domain's schema; with grounding or confidence, as answers with `<field>_metadata` follow it."""
+        found = self._own.get(domain) or self._hub.get(domain)
+        if found is None:
+            raise not_found("schema", domain)
+        if grounding or confidence:
+            return DomainSchema(found.domain, found.description, found.version,
+                                with_metadata(found.json_schema, grounding, confidence), found.supported_inputs)
+        return found
 
     def known(self) -> list[str]:
-        return sorted(set(OWN_SCHEMAS) | set(self._hub) | set(PLATFORM_DOMAINS))
+        return sorted(set(self._own) | set(self._hub))
 
     def is_known(self, domain: str) -> bool:
-        return domain in OWN_SCHEMAS or domain in PLATFORM_DOMAINS or domain in self._hub
+        return domain in self._own or domain in self._hub
 
     def description(self, domain: str) -> str:
         try:

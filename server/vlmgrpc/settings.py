@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
+
+
+class ModelEntry(BaseModel):
+    """One Triton model the service fronts. Its id (what callers put in `model`) is its Triton name."""
+
+    name: str = Field(description="the Triton model name, also the id callers use")
+    protocol: Literal["vlmgrpc", "vllm"] = Field(
+        "vlmgrpc", description="vlmgrpc: this project's tensor contract (triton_models/README.md); "
+        "vllm: Triton's vLLM backend (text_input, image, sampling_parameters, text_output)")
+    domains: list[str] | None = Field(
+        None, description="domains it serves; None: the model's `domains` config parameter; ['*']: every "
+        "catalogue domain (a model that follows any JSON schema)")
+    params: dict[str, str] = Field(
+        default_factory=dict, description="config.pbtxt parameters set when the embedded Triton loads it "
+        "(e.g. model_path of a checkpoint); ignored for an external Triton")
+    tokenizer_path: str = Field(
+        "", description="vllm protocol: a local checkpoint directory whose chat template builds the prompt")
+    max_images: int = Field(16, ge=1, description="vllm protocol: images per request")
+
+
+def parse_models(value: object) -> object:
+    """`ocr,transformers` (names, in order of preference) or a JSON list of ModelEntry objects."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [{"name": name.strip()} for name in text.split(",") if name.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -62,8 +92,26 @@ class Settings(BaseSettings):
 
     # --- Triton
     triton_url: str = Field("", description="external Triton gRPC host:port; empty = launch the embedded one")
-    triton_model: str = "vlm"
+    models: list[ModelEntry] = Field(
+        default_factory=lambda: [ModelEntry(name="ocr")],
+        description="Triton models the service fronts, in order of preference (a request without `model` "
+        "goes to the first that serves its domain): names, comma separated, or a JSON list of entries")
     model_repository: Path = REPO_ROOT / "triton_models"
     triton_startup_timeout_s: float = 180.0
     triton_request_timeout_s: float = 300.0
     health_poll_s: float = 1.0
+
+    # --- usage
+    credit_prices: dict[str, float] = Field(
+        default_factory=lambda: {"*": 1.0}, description="credits per element (image or page), by domain, "
+        "element type (image, page) or '*'; the most specific key wins; credits_used is rounded up")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, value: object) -> object:
+        return parse_models(value)
+
+    @field_validator("credit_prices", mode="before")
+    @classmethod
+    def _prices(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value

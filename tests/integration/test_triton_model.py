@@ -1,4 +1,4 @@
-"""The `vlm` Triton model on a real embedded tritonserver (CPU), called over gRPC streaming."""
+"""The `ocr` Triton model on a real embedded tritonserver (CPU), called over gRPC streaming."""
 
 import asyncio
 import io
@@ -23,7 +23,7 @@ from vlmgrpc.inference.embedded import EmbeddedTriton, TritonStartError
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2] / "triton_models"
-MODEL = "vlm"
+MODEL = "ocr"
 
 
 def render(lines: list[tuple[str, int]], size: tuple[int, int] = (900, 420)) -> bytes:
@@ -191,7 +191,7 @@ async def test_cancelled_stream_stops_between_images(triton, client):
         stream.cancel()  # after the first page: the model must notice and skip the rest
         break
     deadline = time.monotonic() + 20
-    while "vlm: request cancelled after" not in triton.log_tail(200):
+    while "ocr: request cancelled after" not in triton.log_tail(200):
         assert time.monotonic() < deadline, triton.log_tail()
         await asyncio.sleep(0.1)
     responses, error = await infer(client, [pages[0]], "document.ocr")

@@ -68,7 +68,7 @@ def _no_proxy(monkeypatch) -> Iterator[None]:
 def _pred(url: str) -> Prediction:
     pred = Prediction(id="pred-cb", owner="alice", kind=Kind.DOCUMENT, domain="document.ocr", batch=True,
                       callback_url=url, created_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC), status=Status.RUNNING)
-    pred.done = 3
+    pred.done, pred.steps, pred.credits = 3, 4, 6
     pred.run_seconds = 1.2
     pred.response = {"pages": [{"text": "héllo"}]}
     pred.transition(Status.COMPLETED)
@@ -89,7 +89,8 @@ def test_prediction_json_shape():
     assert data == {
         "id": "pred-cb", "created_at": "2025-03-01T12:00:00+00:00", "completed_at": pred.completed_at.isoformat(),
         "status": "completed", "domain": "document.ocr", "response": {"pages": [{"text": "héllo"}]},
-        "usage": {"elements_processed": 3, "element_type": "page", "credits_used": 3, "duration_seconds": 2},
+        "usage": {"elements_processed": 3, "element_type": "page", "credits_used": 6, "steps": 4,
+                  "duration_seconds": 2},
         "message": "", "error": None,
     }
     json.dumps(data)  # serialisable as is

@@ -125,5 +125,3 @@ def test_usage_properties():
     assert pred.duration_seconds == 3
     pred.run_seconds = 0.0
     assert pred.duration_seconds == 0
-    pred.done = 7
-    assert pred.credits_used == 7

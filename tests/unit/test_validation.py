@@ -8,7 +8,6 @@ from vlmgrpc.errors import Code, ServiceError
 from vlmgrpc.jobs.model import Kind
 from vlmgrpc.jobs.validation import MAX_REQUEST_ID, RawInput, Submission, validate
 
-SERVED = ["image.caption", "document.ocr"]
 PNG_HEAD = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
@@ -19,8 +18,8 @@ def _sub(**kw) -> Submission:
     return Submission(**base)
 
 
-def _check(sub: Submission, *, known: bool = True, served: list[str] | None = None, max_images: int = 4) -> None:
-    validate(sub, known=known, served=SERVED if served is None else served, max_images=max_images)
+def _check(sub: Submission, *, known: bool = True, max_images: int = 4) -> None:
+    validate(sub, known=known, max_images=max_images)
 
 
 def _fails(sub: Submission, reason: str, field: str | None, code: Code = Code.INVALID_ARGUMENT,
@@ -95,18 +94,6 @@ def test_unknown_domain():
 @pytest.mark.parametrize("domain", ["nodot", "Image.Caption", "image..caption", "image.caption/../x", " image.caption"])
 def test_malformed_domain_is_unknown_even_if_flagged_known(domain):
     _fails(_sub(domain=domain), "UNKNOWN_DOMAIN", "domain", known=True)
-
-
-def test_known_but_unserved_domain_names_the_served_domains():
-    err = _fails(_sub(domain="document.invoice"), "DOMAIN_NOT_SERVED", None, code=Code.FAILED_PRECONDITION)
-    for served in SERVED:
-        assert served in err.message
-    assert "document.invoice" in err.message
-    assert err.metadata == {"domain": "document.invoice", "served": "image.caption,document.ocr"}
-
-
-def test_unknown_model():
-    _fails(_sub(model="vlm-2"), "UNKNOWN_MODEL", "model")
 
 
 def test_first_problem_wins():
@@ -237,3 +224,24 @@ def test_fingerprint_depends_on_input_order():
 
 def test_fingerprint_url_and_file_id_do_not_collide():
     assert _sub(inputs=[RawInput(url="abc")]).fingerprint() != _sub(inputs=[RawInput(file_id="abc")]).fingerprint()
+
+
+# --- config.json_schema (checked on arrival; the answer is validated against it later)
+
+
+def test_a_valid_json_schema_passes():
+    _check(_sub(config={"json_schema": {"type": "object", "properties": {"total": {"type": "number"}},
+                                        "required": ["total"]}}))
+
+
+@pytest.mark.parametrize("schema", [{"type": "objekt"}, {"properties": {"a": {"type": 7}}}, {"required": "a"},
+                                    {"minLength": -1}])
+def test_an_invalid_json_schema_is_refused_with_the_violation(schema):
+    err = _fails(_sub(config={"json_schema": schema}), "INVALID_JSON_SCHEMA", "config.json_schema")
+    assert "config.json_schema" in err.message
+
+
+def test_an_oversized_json_schema_is_refused():
+    err = _fails(_sub(config={"json_schema": {"description": "x" * 70_000}}), "INVALID_JSON_SCHEMA",
+                 "config.json_schema")
+    assert "65536" in err.message

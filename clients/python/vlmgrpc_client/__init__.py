@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -15,6 +17,8 @@ from vlmgrpc.api.vlm.v1 import (
     file_service_pb2_grpc,
     hub_service_pb2_grpc,
     image_service_pb2_grpc,
+    model_service_pb2_grpc,
+    prediction_pb2,
     prediction_service_pb2_grpc,
 )
 
@@ -64,6 +68,7 @@ class Client:
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.files = file_service_pb2_grpc.FileServiceStub(self.channel)
         self.hub = hub_service_pb2_grpc.HubServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -88,6 +93,25 @@ def upload_messages(data: bytes, filename: str, content_type: str,
     view = memoryview(data)
     for start in range(0, len(data), chunk_size):
         yield file_service_pb2.UploadFileRequest(chunk=bytes(view[start:start + chunk_size]))
+
+
+def response(prediction: prediction_pb2.Prediction) -> Any:
+    """The prediction's answer as plain JSON values, integers as ints: a protobuf Struct holds every number
+    as a double, so json_format alone turns a page_index of 0 into 0.0 (and it would fail an "integer"
+    schema). A whole number is an int here, which every JSON Schema "number" accepts too."""
+    if not prediction.HasField("response"):
+        return None
+    return _ints(json_format.MessageToDict(prediction.response))
+
+
+def _ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
 
 
 def error_reason(err: grpc.aio.AioRpcError | grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:

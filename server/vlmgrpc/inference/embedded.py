@@ -22,11 +22,13 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from google.protobuf import json_format, text_format
 from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, wait_exponential
+from tritonclient.grpc import model_config_pb2
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
@@ -84,6 +86,7 @@ class EmbeddedTriton:
         log_path: Path | None = None,
         extra_args: Sequence[str] = (),
         auto_complete_config: bool = False,
+        models: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.workdir = Path(workdir).resolve()
@@ -98,6 +101,9 @@ class EmbeddedTriton:
         # Our config.pbtxt files are complete; auto-completion costs a throw-away stub per model (~1.2 s).
         # Backends that fill in their own config (e.g. vllm) need it switched on.
         self.auto_complete_config = auto_complete_config
+        # The models to load (name -> config.pbtxt parameters to set), in explicit model control: a
+        # repository may hold models that need a checkpoint nobody configured. None: every model in it.
+        self.models = dict(models) if models is not None else None
         # Several servers may run at once (tests, benchmarks): their python shm regions must not clash.
         self.shm_prefix = f"vlmgrpc{os.getpid()}_{next(_instances)}_"
         self.restarts = 0
@@ -250,10 +256,8 @@ class EmbeddedTriton:
                         f"tritonserver exited with code {proc.returncode} during startup\n{self.log_tail()}"
                     )
                 with contextlib.suppress(InferenceServerException):
-                    if await client.is_server_ready(client_timeout=2.0) and all(
-                        [await client.is_model_ready(m, client_timeout=2.0) for m in models]
-                    ):
-                        return
+                    if await client.is_server_ready(client_timeout=2.0):
+                        break
                 if time.monotonic() > deadline:
                     raise TritonStartError(
                         f"tritonserver not ready after {self.startup_timeout_s:.0f}s "
@@ -261,6 +265,10 @@ class EmbeddedTriton:
                     )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(proc.wait()), 0.2)
+            await self._load_models(client)
+            for name in models:
+                if not await client.is_model_ready(name, client_timeout=2.0):
+                    raise TritonStartError(f"model {name!r} loaded but is not ready\n{self.log_tail()}")
 
     async def _terminate(self, proc: asyncio.subprocess.Process) -> None:
         if proc.returncode is None:
@@ -293,7 +301,32 @@ class EmbeddedTriton:
             self._ports_picked = True
 
     def _model_names(self) -> list[str]:
+        if self.models is not None:
+            return list(self.models)
         return sorted(p.parent.name for p in self.model_repository.glob("*/config.pbtxt"))
+
+    def _load_request(self, name: str) -> str | None:
+        """The config to load `name` with: its config.pbtxt with the configured parameters set (JSON, as
+        Triton's load API takes it), or None to load config.pbtxt as it is."""
+        overrides = (self.models or {}).get(name) or {}
+        if not overrides:
+            return None
+        path = self.model_repository / name / "config.pbtxt"
+        try:
+            config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+        except (OSError, text_format.ParseError) as e:
+            raise TritonStartError(f"cannot read {path}: {e}") from None
+        for key, value in overrides.items():
+            config.parameters[key].string_value = str(value)
+        return json_format.MessageToJson(config, preserving_proto_field_name=True)
+
+    async def _load_models(self, client: InferenceServerClient) -> None:
+        for name in self._model_names():
+            try:
+                await client.load_model(name, config=self._load_request(name), client_timeout=self.startup_timeout_s)
+            except InferenceServerException as e:
+                raise TritonStartError(f"tritonserver could not load model {name!r}: {e.message()}\n"
+                                       f"{self.log_tail()}") from None
 
     @property
     def _workspace(self) -> Path:
@@ -329,6 +362,7 @@ class EmbeddedTriton:
             *([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []),
             str(ws / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
+            "--model-control-mode=explicit",  # _load_models loads what is configured
             f"--backend-directory={ws / 'backends'}",
             f"--cache-directory={ws / 'caches'}",
             f"--grpc-address={self.host}",

@@ -1,8 +1,10 @@
 """The service's one door to Triton: KServe v2 over gRPC (tritonclient's aio client and stubs).
 
-All predictions share one long-lived ModelStreamInfer stream on one channel: each element is one
-request with a unique id, and the decoupled `vlm` model answers each with exactly one response,
-routed back by that id. Opening a stream per prediction cost a quarter of the service's CPU.
+Requests to page models (OCR: one answer per element) share one long-lived ModelStreamInfer stream on one
+channel: each element is one request with a unique id, its responses routed back by that id. Opening a
+stream per prediction cost a quarter of the service's CPU. Generative models get one ModelStreamInfer call
+per request instead: cancelling that call is how Triton cancels the request, so a cancelled prediction
+stops generating within a token or two (the model checks `is_cancelled()`), not at the end of the page.
 The model's errors arrive as "REASON: message" text (a stream loses Triton's status code) and are
 mapped back to canonical codes here. If the stream breaks (Triton restarting), every request on it
 fails with TritonUnavailable and the next request opens a new stream.
@@ -12,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +23,7 @@ from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from vlmgrpc.errors import Code, ServiceError, unavailable
+from vlmgrpc.inference.protocols import PROTOCOLS, Answer, Call, ProtocolError, is_final
 from vlmgrpc.pipeline.elements import Element
 
 MAX_MESSAGE = 2**31 - 1
@@ -34,7 +35,9 @@ MODEL_REASONS = {
     "INVALID_INPUT": Code.INVALID_ARGUMENT,
     "INVALID_CONFIG": Code.INVALID_ARGUMENT,
     "MISSING_INPUT": Code.INVALID_ARGUMENT,
+    "TOO_MANY_IMAGES": Code.INVALID_ARGUMENT,
     "CANCELLED": Code.CANCELLED,
+    "TRUNCATED": Code.INTERNAL,
     "ENGINE_ERROR": Code.INTERNAL,
 }
 UNAVAILABLE_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
@@ -58,10 +61,10 @@ def model_error(text: str) -> ServiceError:
     return ServiceError(Code.INTERNAL, "MODEL_ERROR", text)
 
 
-def _bytes_tensor(name: str, value: bytes) -> tuple[service_pb2.ModelInferRequest.InferInputTensor, bytes]:
-    # A BYTES tensor of one element: 4-byte little-endian length, then the bytes (KServe v2 raw form).
-    tensor = service_pb2.ModelInferRequest.InferInputTensor(name=name, datatype="BYTES", shape=[1])
-    return tensor, struct.pack("<I", len(value)) + value
+def _rpc_error(exc: grpc.aio.AioRpcError) -> ServiceError:
+    if exc.code() in UNAVAILABLE_CODES:
+        return triton_unavailable(exc.details() or exc.code().name)
+    return ServiceError(Code.INTERNAL, "TRITON_ERROR", f"{exc.code().name}: {exc.details()}")
 
 
 class _Stream:
@@ -69,7 +72,8 @@ class _Stream:
 
     def __init__(self, stub: service_pb2_grpc.GRPCInferenceServiceStub):
         self.outbox: asyncio.Queue[service_pb2.ModelInferRequest] = asyncio.Queue()
-        self.waiting: dict[str, asyncio.Future] = {}
+        # Each request's responses, in order; an exception ends them (the stream broke).
+        self.waiting: dict[str, asyncio.Queue] = {}
         self.call = stub.ModelStreamInfer(self._requests())
         self.reader = asyncio.create_task(self._read(), name="triton-stream")
         self.alive = True
@@ -82,24 +86,24 @@ class _Stream:
         error: ServiceError = triton_unavailable("the Triton stream ended")
         try:
             async for response in self.call:
-                waiter = self.waiting.pop(response.infer_response.id, None)
-                if waiter is not None and not waiter.done():  # None: its prediction was cancelled
-                    waiter.set_result(response)
+                rid = response.infer_response.id
+                waiter = self.waiting.get(rid)  # None: its prediction was cancelled
+                if waiter is not None:
+                    if response.error_message or is_final(response.infer_response):
+                        del self.waiting[rid]
+                    waiter.put_nowait(response)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in UNAVAILABLE_CODES:
-                error = triton_unavailable(exc.details() or exc.code().name)
-            else:
-                error = ServiceError(Code.INTERNAL, "TRITON_ERROR", f"{exc.code().name}: {exc.details()}")
+            error = _rpc_error(exc)
         except asyncio.CancelledError:
             pass
         self.alive = False
         for waiter in self.waiting.values():
-            if not waiter.done():
-                waiter.set_exception(error)
+            waiter.put_nowait(error)
         self.waiting.clear()
 
-    def submit(self, request: service_pb2.ModelInferRequest) -> asyncio.Future:
-        waiter = asyncio.get_running_loop().create_future()
+    def submit(self, request: service_pb2.ModelInferRequest) -> asyncio.Queue:
+        # Unbounded, but short: a page model sends one response per request.
+        waiter: asyncio.Queue = asyncio.Queue()
         self.waiting[request.id] = waiter
         self.outbox.put_nowait(request)  # bounded by callers: workers × pages_in_flight
         return waiter
@@ -114,9 +118,8 @@ class _Stream:
 
 
 class TritonGateway:
-    def __init__(self, url: str, model: str, request_timeout_s: float):
+    def __init__(self, url: str, request_timeout_s: float):
         self.url = url
-        self.model = model
         self.request_timeout_s = request_timeout_s
         self._client = InferenceServerClient(url, channel_args=[
             ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -136,64 +139,113 @@ class TritonGateway:
             await self._stream.close()
         await self._client.close()
 
-    async def ready(self) -> bool:
+    async def server_ready(self) -> bool:
         try:
-            return bool(await self._client.is_server_ready(client_timeout=2)
-                        and await self._client.is_model_ready(self.model, client_timeout=2))
+            return bool(await self._client.is_server_ready(client_timeout=2))
         except (InferenceServerException, grpc.RpcError, TimeoutError):
             return False
 
-    async def served_domains(self) -> list[str]:
-        """The domains the loaded model serves, from its config's `domains` parameter."""
+    async def model_ready(self, model: str) -> bool:
         try:
-            config = await self._client.get_model_config(self.model, as_json=True, client_timeout=5)
+            return bool(await self._client.is_model_ready(model, client_timeout=2))
+        except (InferenceServerException, grpc.RpcError, TimeoutError):
+            return False
+
+    async def model_config(self, model: str) -> dict[str, Any]:
+        """The model's configuration as Triton reports it (JSON form)."""
+        try:
+            config = await self._client.get_model_config(model, as_json=True, client_timeout=5)
         except (InferenceServerException, grpc.RpcError) as exc:
-            raise unavailable("TRITON_UNAVAILABLE", f"cannot read the model config: {exc}") from None
-        value = config["config"].get("parameters", {}).get("domains", {}).get("string_value", "")
-        return [d.strip() for d in value.split(",") if d.strip()]
+            raise unavailable("TRITON_UNAVAILABLE", f"cannot read the config of model {model!r}: {exc}") from None
+        return config["config"]
 
-    def _request(self, element: Element, domain: bytes, config: bytes) -> service_pb2.ModelInferRequest:
-        tensors = [_bytes_tensor("IMAGES", element.image), _bytes_tensor("DOMAIN", domain),
-                   _bytes_tensor("CONFIG", config), _bytes_tensor("TEXT_HINT", element.text_hint.encode())]
-        return service_pb2.ModelInferRequest(
-            model_name=self.model, id=f"{next(self._ids)}", inputs=[t for t, _ in tensors],
-            raw_input_contents=[raw for _, raw in tensors])
-
-    async def infer(self, request: service_pb2.ModelInferRequest) -> Any:
-        """Send one element's request on the shared stream; return the model's result for it."""
+    async def _shared(self, request: service_pb2.ModelInferRequest,
+                      ) -> AsyncIterator[service_pb2.ModelStreamInferResponse]:
         if self._stream is None or not self._stream.alive:
             self._stream = _Stream(self._stub)
         stream = self._stream
         waiter = stream.submit(request)
         try:
-            async with asyncio.timeout(self.request_timeout_s):
-                response = await waiter
-        except TimeoutError:
-            raise ServiceError(Code.DEADLINE_EXCEEDED, "TRITON_TIMEOUT",
-                               f"no answer from the model in {self.request_timeout_s:.0f} s") from None
+            while True:
+                item = await waiter.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.error_message or is_final(item.infer_response):
+                    return
         finally:
             stream.forget(request.id)
-        if response.error_message:
-            raise model_error(response.error_message)
-        raw = response.infer_response.raw_output_contents[0]
-        (length,) = struct.unpack_from("<I", raw)
-        return json.loads(raw[4:4 + length])["result"]
 
-    async def stream(self, domain: str, config: dict[str, Any], elements: AsyncIterator[Element],
-                     in_flight: int) -> AsyncIterator[tuple[int, Any]]:
-        """Yield (element index, model result) as the model answers, in completion order, with at
-        most `in_flight` elements sent and unanswered. Elements are produced (rendered) while
-        earlier ones are with the model. Errors of the element source are raised as they are."""
-        domain_b, config_b = domain.encode(), json.dumps(config, separators=(",", ":")).encode()
-        source = aiter(elements)
-        next_element: asyncio.Task | None = None
-        sent: dict[asyncio.Task, int] = {}
-        exhausted = False
+    async def _own_call(self, request: service_pb2.ModelInferRequest,
+                        ) -> AsyncIterator[service_pb2.ModelStreamInferResponse]:
+        async def one():
+            yield request
+
+        call = self._stub.ModelStreamInfer(one())
+        try:
+            async for item in call:
+                yield item
+                if item.error_message or is_final(item.infer_response):
+                    return
+        except grpc.aio.AioRpcError as exc:
+            raise _rpc_error(exc) from None
+        finally:
+            call.cancel()  # Triton cancels the request: the model stops generating
+
+    async def answers(self, call: Call, element: Element) -> AsyncIterator[Answer]:
+        """The model's messages for one element, ending with its final answer. Each wait for the next
+        message is bounded by request_timeout_s."""
+        protocol = PROTOCOLS[call.protocol]
+        request = protocol.request(call, element, f"{next(self._ids)}")
+        responses = (self._own_call if call.generative else self._shared)(request)
+        state: dict[str, Any] = {"structured": bool(call.config.get("json_schema"))}
         try:
             while True:
-                if next_element is None and not exhausted and len(sent) < in_flight:
+                try:
+                    async with asyncio.timeout(self.request_timeout_s):
+                        response = await anext(responses)
+                except TimeoutError:
+                    raise ServiceError(Code.DEADLINE_EXCEEDED, "TRITON_TIMEOUT",
+                                       f"no answer from the model in {self.request_timeout_s:.0f} s") from None
+                except StopAsyncIteration:
+                    raise triton_unavailable("the model's stream ended before its final answer") from None
+                if response.error_message:
+                    raise model_error(response.error_message)
+                try:
+                    answer = protocol.answer(element.index, response.infer_response, state)
+                except (ProtocolError, ValueError) as exc:
+                    raise ServiceError(Code.INTERNAL, "MODEL_ERROR", f"model {call.model!r}: {exc}") from None
+                yield answer
+                if answer.final:
+                    return
+        finally:
+            await responses.aclose()
+
+    async def stream(self, call: Call, elements: AsyncIterator[Element], in_flight: int) -> AsyncIterator[Answer]:
+        """Yield the model's answers (deltas and finals) as they come, with at most `in_flight` elements sent
+        and not finally answered. Elements are produced (rendered) while earlier ones are with the model.
+        Errors of the element source are raised as they are."""
+        source = aiter(elements)
+        out: asyncio.Queue[Answer | BaseException] = asyncio.Queue()
+        running: set[asyncio.Task] = set()
+        next_element: asyncio.Task | None = None
+        getter: asyncio.Task | None = None
+        exhausted = False
+
+        async def run(element: Element) -> None:
+            try:
+                async for answer in self.answers(call, element):
+                    out.put_nowait(answer)
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+                out.put_nowait(exc)
+
+        try:
+            while True:
+                if next_element is None and not exhausted and len(running) < in_flight:
                     next_element = asyncio.ensure_future(anext(source))
-                waiting = set(sent) | ({next_element} if next_element else set())
+                if getter is None and (running or not out.empty()):
+                    getter = asyncio.ensure_future(out.get())
+                waiting = {t for t in (next_element, getter) if t is not None}
                 if not waiting:
                     return
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -204,14 +256,18 @@ class TritonGateway:
                     except StopAsyncIteration:
                         exhausted = True
                     else:
-                        request = self._request(element, domain_b, config_b)
-                        sent[asyncio.ensure_future(self.infer(request))] = element.index
-                for task in done & set(sent):
-                    index = sent.pop(task)
-                    yield index, task.result()
+                        job = asyncio.ensure_future(run(element))
+                        running.add(job)
+                        job.add_done_callback(running.discard)
+                if getter in done:
+                    item, getter = getter.result(), None
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
         finally:
-            for task in [*sent, *([next_element] if next_element else [])]:
+            pending = [t for t in (*running, next_element, getter) if t is not None]
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*sent, *([next_element] if next_element else []), return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             if hasattr(source, "aclose"):
                 await source.aclose()  # stops rendering ahead (a paused or cancelled document)

@@ -33,7 +33,7 @@ def prediction_json(pred: Prediction) -> dict[str, Any]:
         "domain": pred.domain,
         "response": pred.response,
         "usage": {"elements_processed": pred.done, "element_type": pred.element_type,
-                  "credits_used": pred.credits_used, "duration_seconds": pred.duration_seconds},
+                  "credits_used": pred.credits, "steps": pred.steps, "duration_seconds": pred.duration_seconds},
         "message": pred.message,
         "error": pred.error,
     }

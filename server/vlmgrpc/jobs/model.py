@@ -86,6 +86,8 @@ class Prediction(BaseModel):
     done: int = 0
     total: int = 0
     run_seconds: float = 0.0  # accumulated across runs (pauses and restarts excluded)
+    steps: int = 0  # requests sent to the model, retries included
+    credits: int = 0  # credits_used, priced when the prediction ends (settings.credit_prices)
     message: str = ""
     sequence: int = 0
 
@@ -96,11 +98,6 @@ class Prediction(BaseModel):
     @property
     def duration_seconds(self) -> int:
         return math.ceil(self.run_seconds)
-
-    @property
-    def credits_used(self) -> int:
-        # One credit per processed element, the unit the VLM Run API bills in.
-        return self.done
 
     def transition(self, new: Status, message: str = "") -> None:
         check_transition(self.status, new, self.id)

@@ -10,34 +10,44 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from vlmgrpc.errors import Code, ServiceError, cancelled, unavailable
+from vlmgrpc.inference import prompts
 from vlmgrpc.inference.gateway import TritonUnavailable
+from vlmgrpc.inference.models import ModelInfo
+from vlmgrpc.inference.protocols import Answer, Call
+from vlmgrpc.jobs import answers
+from vlmgrpc.jobs.answers import AnswerPlan, credits
 from vlmgrpc.jobs.model import Kind, Prediction, Status
 from vlmgrpc.jobs.service import JobService, RunHandle
-from vlmgrpc.jobs.store import EventType
+from vlmgrpc.jobs.store import Delta, EventType
 from vlmgrpc.pipeline import fetch, sniff
 from vlmgrpc.pipeline.elements import Element, ImageSource, image_elements, page_elements
 
 log = logging.getLogger(__name__)
 
 
-def assemble(domain: str, results: dict[int, Any]) -> dict[str, Any]:
-    """The prediction's response: one entry per element, in element order."""
-    pages = [{"page_index": i, **results[i]} for i in sorted(results)]
-    response: dict[str, Any] = {"pages": pages}
-    if domain == "document.ocr":
-        response = {"text": "\n\n".join(p.get("text", "") for p in pages), "pages": pages}
-    return response
-
-
-def _complete(pred: Prediction, results: dict[int, Any], started: float) -> None:
+def _complete(pred: Prediction, plan: AnswerPlan, entries: dict[int, Any], started: float, prices) -> None:
     pred.run_seconds += time.monotonic() - started
-    pred.response = assemble(pred.domain, results)
+    pred.response = plan.assemble(pred.domain, entries)
+    pred.done = pred.total
+    pred.credits = credits(prices, pred.domain, pred.element_type, pred.done)
     pred.transition(Status.COMPLETED)
+
+
+@dataclass
+class Pass:
+    """One pass over a prediction's elements not done yet; answers that broke the schema are asked again in
+    the next pass (up to config.max_retries)."""
+
+    plan: AnswerPlan
+    call: Call
+    attempts: dict[int, int] = field(default_factory=dict)  # element -> failed answers so far
+    failures: dict[int, list[str]] = field(default_factory=dict)  # this pass: element -> violations
 
 
 class Runner:
@@ -113,7 +123,8 @@ class Runner:
                 if pred.status is Status.COMPLETED:  # with its last element's result
                     return
                 if finished is not None:  # every element was stored before this run
-                    _complete(pred, finished, started)
+                    plan, entries = finished
+                    _complete(pred, plan, entries, started, self.settings.credit_prices)
                     await jobs.save(pred)
                     jobs.on_terminal(pred)
                 else:
@@ -138,12 +149,52 @@ class Runner:
             async with jobs.lock(pred_id):
                 await jobs.fail(pred, ServiceError(Code.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}"))
 
-    async def _process(self, pred: Prediction, handle: RunHandle, started: float) -> dict[int, Any] | None:
-        """Send the elements not yet done; every element's result once all are done, None when paused.
+    async def _process(self, pred: Prediction, handle: RunHandle, started: float,
+                       ) -> tuple[AnswerPlan, dict[int, Any]] | None:
+        """Send the elements not yet done; (plan, every element's answer) once all are done, None when paused.
         While Triton is unreachable, retry with backoff for triton_unavailable_budget_s, then fail."""
+        model = self.jobs.models.get(pred.model)
+        if model is None:
+            raise unavailable("MODEL_NOT_READY", f"model {pred.model!r} is not loaded any more")
+        plan = answers.plan(self.jobs.catalog, pred)
+        run = Pass(plan, self._call(pred, model, plan))
         done = await self.jobs.store.elements(pred.id) if pred.done else {}
+        expected = pred.total if plan.page_by_page else 1
+        while True:
+            run.failures = {}
+            await self._pass(pred, handle, run, done, started)
+            if handle.pause_requested or len(done) >= expected or not run.failures:
+                break
+            for index, problems in run.failures.items():
+                run.attempts[index] = run.attempts.get(index, 0) + 1
+                if run.attempts[index] > plan.max_retries:
+                    raise answers.schema_failure(index, problems, run.attempts[index])
+            log.info("prediction %s: asking again for %d answer(s) that broke the schema", pred.id, len(run.failures))
+        return (plan, done) if len(done) >= expected else None
+
+    def _call(self, pred: Prediction, model: ModelInfo, plan: AnswerPlan) -> Call:
+        """What the model is asked: for schema-following models, instructions built from the schema (or free
+        Markdown) and the decoding constraint; page models take the caller's config as it is."""
+        config = dict(pred.config)
+        prompt = ""
+        chat_prompt = ""
+        if model.follows_schema:
+            free_text = pred.domain == "document.markdown" and not plan.custom
+            schema = None if free_text else plan.decoding_schema()
+            pages = 1 if plan.page_by_page else pred.total
+            prompt = prompts.instructions(pred.domain, schema, config.get("prompt") or "", pred.kind.value, pages)
+            config = {k: v for k, v in config.items() if k not in ("json_schema", "prompt", "page_indices")}
+            if schema is not None:
+                config["json_schema"] = schema
+            if model.chat_template is not None:
+                chat_prompt = model.chat_template.render(prompt, 1 if plan.page_by_page else pred.total)
+        return Call(model=model.id, protocol=model.protocol, domain=pred.domain, config=config, prompt=prompt,
+                    batched=model.batched, generative=model.generative, chat_prompt=chat_prompt)
+
+    async def _pass(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
+                    started: float) -> None:
         try:
-            await self._send(pred, handle, done, started)
+            await self._send(pred, handle, run, done, started)
         except TritonUnavailable:
             retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
                                      stop=stop_after_delay(self.settings.triton_unavailable_budget_s),
@@ -151,24 +202,45 @@ class Runner:
             try:
                 async for attempt in retrying:
                     with attempt:
-                        await self._send(pred, handle, done, started)
+                        await self._send(pred, handle, run, done, started)
             except TritonUnavailable as exc:
                 raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for "
                                   f"{self.settings.triton_unavailable_budget_s:.0f} s: {exc.message}") from None
-        return done if len(done) >= pred.total else None
 
-    async def _send(self, pred: Prediction, handle: RunHandle, done: dict[int, Any], started: float) -> None:
-        jobs = self.jobs
-        source = self._until_paused(self._elements(pred, set(done)), handle)
-        async for index, result in jobs.gateway.stream(pred.domain, pred.config, source, self.settings.pages_in_flight):
-            done[index] = result
+    async def _send(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
+                    started: float) -> None:
+        jobs, plan = self.jobs, run.plan
+        expected = pred.total if plan.page_by_page else 1
+        source = self._until_paused(self._elements(pred, set(done), plan.page_by_page), handle)
+        offsets: dict[int, int] = {}
+        async for answer in jobs.gateway.stream(run.call, source, self.settings.pages_in_flight):
+            if not answer.final:
+                self._delta(pred, run, answer, offsets)
+                continue
+            offsets.pop(answer.index, None)
+            entry = plan.entry(answer.index, answer.result, answer.meta)
+            problems = ([answer.meta["parse_error"]] if "parse_error" in answer.meta
+                        else answers.violations(plan.element_schema, entry))
+            pred.steps += 1
+            if problems:  # not stored: the next pass asks again
+                run.failures[answer.index] = problems
+                continue
+            done[answer.index] = entry
             async with jobs.lock(pred.id):
-                pred.done = len(done)
-                if len(done) < pred.total:
-                    await jobs.save(pred, EventType.PROGRESS, (index, result))
+                pred.done = len(done) if plan.page_by_page else 0
+                if len(done) < expected:
+                    await jobs.save(pred, EventType.PROGRESS, (answer.index, entry))
                     continue
-                await jobs.save_last_element(pred, (index, result), lambda p: _complete(p, done, started))
+                await jobs.save_last_element(pred, (answer.index, entry), lambda p: _complete(
+                    p, plan, done, started, self.settings.credit_prices))
                 jobs.on_terminal(pred)
+
+    def _delta(self, pred: Prediction, run: Pass, answer: Answer, offsets: dict[int, int]) -> None:
+        if answer.delta:
+            offset = offsets.get(answer.index, 0)
+            offsets[answer.index] = offset + len(answer.delta)
+            self.jobs.publish_delta(pred, Delta(answer.index, answer.delta, offset,
+                                                run.attempts.get(answer.index, 0)))
 
     @staticmethod
     async def _until_paused(elements: AsyncIterator[Element], handle: RunHandle) -> AsyncIterator[Element]:
@@ -177,7 +249,17 @@ class Runner:
                 return
             yield element
 
-    async def _elements(self, pred: Prediction, skip: set[int]) -> AsyncIterator[Element]:
+    async def _elements(self, pred: Prediction, skip: set[int], page_by_page: bool) -> AsyncIterator[Element]:
+        """One element per image or page; or, for a domain answered as one object, a single element (index 0)
+        with every image or page."""
+        if page_by_page:
+            async for element in self._each(pred, skip):
+                yield element
+        elif 0 not in skip:
+            parts = [element async for element in self._each(pred, set())]
+            yield Element(0, tuple(i for p in parts for i in p.images), tuple(h for p in parts for h in p.text_hints))
+
+    async def _each(self, pred: Prediction, skip: set[int]) -> AsyncIterator[Element]:
         blobs, settings = self.jobs.blobs, self.settings
         if pred.kind is Kind.IMAGE:
             sources = [ImageSource(i, blobs.path(ref.blob) if ref.blob else None, ref.url,
@@ -206,4 +288,4 @@ class Runner:
                                                prefetch=settings.pages_in_flight):
                 yield element
         elif 0 not in skip:
-            yield Element(0, await self.jobs.held_input(pred, 0) or await blobs.read(ref.blob))
+            yield Element.one(0, await self.jobs.held_input(pred, 0) or await blobs.read(ref.blob))

@@ -22,15 +22,17 @@ from vlmgrpc.errors import (
     unavailable,
 )
 from vlmgrpc.inference.gateway import TritonGateway
+from vlmgrpc.inference.models import ModelInfo, ModelRegistry
 from vlmgrpc.jobs import paging, validation
 from vlmgrpc.jobs.blobs import Blobs
 from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.files import FileStore
-from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status, check_transition
-from vlmgrpc.jobs.store import Cursor, Event, EventType, Store
+from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status, check_transition, utcnow
+from vlmgrpc.jobs.store import Cursor, Delta, Event, EventType, Store
 from vlmgrpc.pipeline import sniff
 from vlmgrpc.pipeline.images import check_image
 from vlmgrpc.pipeline.render import Renderer
+from vlmgrpc.schemas import PAGE_DOMAINS
 from vlmgrpc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ class RunHandle:
 
 class JobService:
     def __init__(self, settings: Settings, store: Store, blobs: Blobs, files: FileStore, bus: EventBus,
-                 catalog: Catalog, renderer: Renderer, gateway: TritonGateway):
+                 catalog: Catalog, renderer: Renderer, gateway: TritonGateway, models: ModelRegistry):
         self.settings = settings
         self.store = store
         self.blobs = blobs
@@ -139,8 +141,10 @@ class JobService:
         self.catalog = catalog
         self.renderer = renderer
         self.gateway = gateway
+        self.models = models
         self.dispatch = Dispatch(settings.queue_size)
-        self.served: list[str] = []
+        # The latest committed (published) sequence of each running prediction: what output deltas carry.
+        self._committed: dict[str, int] = {}
         self.running: dict[str, RunHandle] = {}
         # Queued predictions (ENQUEUED, or RUNNING when started at submission) held in memory, so a worker
         # need not read them back. While one is here, this object is the prediction's current state: every
@@ -183,7 +187,14 @@ class JobService:
             return
         result = saved.result()
         for event in result if isinstance(result, tuple) else (result,):
+            self._committed[event.prediction_id] = event.sequence
             self.bus.publish(event)
+
+    def publish_delta(self, pred: Prediction, delta: Delta) -> None:
+        """New text of a generative model, to live watchers only (not stored: the final answer is). It carries
+        the latest committed sequence, so it never runs ahead of the stored history a watcher resumes from."""
+        sequence = self._committed.get(pred.id, 0)
+        self.bus.publish(Event(pred.id, sequence, EventType.OUTPUT_DELTA, utcnow(), None, delta=delta))
 
     # --- submission
 
@@ -191,11 +202,10 @@ class JobService:
         """Accept a prediction (or find the one this request id already made): (prediction, created)."""
         if self.closing:
             raise unavailable("SHUTTING_DOWN", "the server is shutting down; retry on another instance")
-        if not self.served:
-            raise unavailable("MODEL_NOT_READY", "the model is not ready yet; retry shortly")
-        validation.validate(sub, known=sub.domain in self.served or self.catalog.is_known(sub.domain),
-                            served=self.served, max_images=self.settings.max_images_per_request,
+        validation.validate(sub, known=self.catalog.is_known(sub.domain) or sub.domain in self.models.served_domains(),
+                            max_images=self.settings.max_images_per_request,
                             allow_private_urls=self.settings.allow_private_urls)
+        model = self.models.resolve(sub.domain, sub.model, custom_schema=bool(sub.config.get("json_schema")))
         fingerprint = sub.fingerprint() if sub.request_id else ""  # only a request id is ever compared
         if sub.request_id:
             existing = await self._by_request_id(sub, fingerprint)
@@ -208,7 +218,8 @@ class JobService:
         pred_id = uuid.uuid4().hex
         try:
             inputs, total, inline = await self._accept_inputs(pred_id, sub)
-            pred = Prediction(id=pred_id, owner=sub.owner, kind=sub.kind, domain=sub.domain, model=sub.model,
+            self._check_request_size(sub, model, total)
+            pred = Prediction(id=pred_id, owner=sub.owner, kind=sub.kind, domain=sub.domain, model=model.id,
                               batch=sub.batch, request_id=sub.request_id, fingerprint=fingerprint,
                               callback_url=sub.callback_url, config=sub.config, metadata=sub.metadata,
                               inputs=inputs, request_created_at=sub.request_created_at, total=total)
@@ -226,6 +237,17 @@ class JobService:
         finally:
             if not committed:
                 self.dispatch.release(started=start)
+
+    def _check_request_size(self, sub: validation.Submission, model: ModelInfo, total: int) -> None:
+        """A domain answered as one object sends every page in one request: the model must take that many."""
+        whole = sub.domain not in PAGE_DOMAINS or bool(sub.config.get("json_schema"))
+        if whole and total > model.max_images:
+            where = "images" if sub.kind is Kind.IMAGE else "config.page_indices"
+            raise ServiceError(Code.INVALID_ARGUMENT, "TOO_MANY_PAGES",
+                               f"model {model.id!r} reads at most {model.max_images} images or pages at once and "
+                               f"domain {sub.domain!r} is answered as one object; this request has {total} "
+                               "(select pages with config.page_indices)",
+                               {"max_images": str(model.max_images), "model": model.id}, [(where, "too many")])
 
     async def _by_request_id(self, sub: validation.Submission, fingerprint: str) -> Prediction | None:
         found = await self.store.list(sub.owner, status=None, domain="", after=None, limit=1,
@@ -438,6 +460,7 @@ class JobService:
                     waiter.set_result(None)
 
     def on_terminal(self, pred: Prediction) -> None:
+        self._committed.pop(pred.id, None)
         for waiter in self._waiters.pop(pred.id, ()):
             if not waiter.done():
                 waiter.set_result(pred.model_copy())

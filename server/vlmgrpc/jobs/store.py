@@ -69,6 +69,17 @@ class EventType(str, Enum):
     STATUS_CHANGED = "status_changed"
     PROGRESS = "progress"
     HEARTBEAT = "heartbeat"
+    OUTPUT_DELTA = "output_delta"  # live only, never stored
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text of a generative model for one element."""
+
+    element_index: int
+    text: str
+    offset: int  # where `text` starts in the element's output (characters)
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,9 +88,10 @@ class Event:
     sequence: int
     type: EventType
     time: datetime
-    prediction: Prediction | None  # None on heartbeats
+    prediction: Prediction | None  # None on heartbeats and deltas
     # Rendered forms, shared by every watcher of this event (one conversion, not one per watcher).
     rendered: dict = field(default_factory=dict, compare=False, repr=False)
+    delta: Delta | None = None
 
 
 @dataclass(frozen=True)

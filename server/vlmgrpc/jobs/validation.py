@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vlmgrpc.errors import ServiceError, failed_precondition, invalid
+from vlmgrpc.errors import Code, ServiceError, invalid
+from vlmgrpc.jobs.answers import check_schema
 from vlmgrpc.jobs.model import Kind
 from vlmgrpc.pipeline.fetch import check_literal_address, check_url
 
 DOMAIN_RE = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+(\.[a-z0-9-]+)*$")
-MODELS = ("vlm-1",)
+MAX_JSON_SCHEMA_BYTES = 64 * 1024
 DETAILS = ("", "auto", "lo", "hi")
 SERVICE_TIERS = ("", "auto", "default", "standard", "flex", "priority")
 ENVIRONMENTS = ("", "dev", "staging", "prod")
@@ -37,7 +38,7 @@ class Submission:
     domain: str
     inputs: list[RawInput]
     batch: bool
-    model: str = "vlm-1"
+    model: str = ""  # "" or "vlm-1": the first loaded model that serves the domain
     request_id: str = ""
     callback_url: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -59,10 +60,9 @@ class Submission:
         return digest.hexdigest()
 
 
-def validate(sub: Submission, *, known: bool, served: list[str], max_images: int,
-             allow_private_urls: bool = False) -> None:
-    """Raise the first problem found, as INVALID_ARGUMENT (or FAILED_PRECONDITION when the
-    domain exists but the loaded model does not serve it)."""
+def validate(sub: Submission, *, known: bool, max_images: int, allow_private_urls: bool = False) -> None:
+    """Raise the first problem found, as INVALID_ARGUMENT. Whether a loaded model serves the domain is the
+    model registry's question (inference/models.py)."""
     if len(sub.request_id) > MAX_REQUEST_ID:
         raise invalid("REQUEST_ID_TOO_LONG", f"id is longer than {MAX_REQUEST_ID} characters", "id")
     if not sub.domain:
@@ -70,12 +70,6 @@ def validate(sub: Submission, *, known: bool, served: list[str], max_images: int
     if not DOMAIN_RE.match(sub.domain) or not known:
         raise invalid("UNKNOWN_DOMAIN", f"domain {sub.domain!r} is not a known domain (see HubService.ListDomains)",
                       "domain", domain=sub.domain)
-    if sub.domain not in served:
-        raise failed_precondition(
-            "DOMAIN_NOT_SERVED", f"domain {sub.domain!r} is not served by the loaded model; it serves "
-            + ", ".join(served), domain=sub.domain, served=",".join(served))
-    if sub.model not in MODELS:
-        raise invalid("UNKNOWN_MODEL", f"model must be one of {', '.join(MODELS)}", "model")
     _validate_inputs(sub, max_images, allow_private_urls)
     _validate_config(sub.config)
     _validate_metadata(sub.metadata)
@@ -128,6 +122,12 @@ def _validate_config(cfg: dict[str, Any]) -> None:
         raise invalid("INVALID_CONFIG", "max_tokens must be positive", "config.max_tokens")
     if cfg.get("max_retries", 0) < 0:
         raise invalid("INVALID_CONFIG", "max_retries must not be negative", "config.max_retries")
+    if "json_schema" in cfg:
+        problems = check_schema(cfg["json_schema"], MAX_JSON_SCHEMA_BYTES)
+        if problems:
+            raise ServiceError(Code.INVALID_ARGUMENT, "INVALID_JSON_SCHEMA",
+                               f"config.json_schema is not a usable JSON Schema: {problems[0]}", {},
+                               [("config.json_schema", p) for p in problems])
     pages = cfg.get("page_indices", [])
     if any(p < 0 for p in pages):
         raise invalid("INVALID_CONFIG", "page_indices are 0-based and must not be negative", "config.page_indices")

@@ -73,7 +73,12 @@ class Watcher:
             if event is HEARTBEAT_DUE:
                 yield Event(sub.prediction_id, last, EventType.HEARTBEAT, utcnow(), None)
                 continue
-            if event is None or event.sequence <= last:  # a shutdown wake-up, or already seen
+            if event is None:  # a shutdown wake-up
+                continue
+            if event.type is EventType.OUTPUT_DELTA:  # live text: carries a sequence already delivered
+                yield event
+                continue
+            if event.sequence <= last:  # already seen
                 continue
             if event.sequence > last + 1:  # missed some while lagging: fill the gap from the store
                 async for missed in self._replay(sub.prediction_id, last):

@@ -16,9 +16,16 @@ from vlmgrpc.settings import Settings
 
 @dataclass(frozen=True)
 class Element:
+    """One request to the model: usually one image or page; every page of a document when the domain
+    is answered as one object (a structured domain)."""
+
     index: int
-    image: bytes
-    text_hint: str = ""
+    images: tuple[bytes, ...]
+    text_hints: tuple[str, ...] = ()
+
+    @classmethod
+    def one(cls, index: int, image: bytes, text_hint: str = "") -> Element:
+        return cls(index, (image,), (text_hint,))
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ async def image_elements(sources: Iterable[ImageSource], settings: Settings) -> 
                                      timeout_s=settings.url_fetch_timeout_s,
                                      allow_private=settings.allow_private_urls, field_path=field_path)
             await asyncio.to_thread(check_image, data, settings.max_image_pixels, field_path)
-        yield Element(src.index, data)
+        yield Element.one(src.index, data)
 
 
 async def page_elements(renderer: Renderer, path: Path, indices: Iterable[int], settings: Settings,
@@ -56,11 +63,11 @@ async def page_elements(renderer: Renderer, path: Path, indices: Iterable[int], 
             if len(pending) > prefetch:
                 first, fut = pending.popleft()
                 image, text = await fut
-                yield Element(first, image, text)
+                yield Element.one(first, image, text)
         while pending:
             first, fut = pending.popleft()
             image, text = await fut
-            yield Element(first, image, text)
+            yield Element.one(first, image, text)
     finally:
         for _, fut in pending:
             fut.cancel()

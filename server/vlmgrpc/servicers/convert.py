@@ -40,7 +40,7 @@ def prediction(p: Prediction, into: pb.Prediction | None = None) -> pb.Predictio
         if value is not None:
             getattr(msg, field).FromDatetime(value)
     msg.usage.elements_processed, msg.usage.element_type = p.done, p.element_type
-    msg.usage.credits_used, msg.usage.steps, msg.usage.duration_seconds = p.credits_used, p.done, p.duration_seconds
+    msg.usage.credits_used, msg.usage.steps, msg.usage.duration_seconds = p.credits, p.steps, p.duration_seconds
     msg.progress.done, msg.progress.total = p.done, p.total
     if p.response is not None:
         json_format.ParseDict(p.response, msg.response)
@@ -55,6 +55,9 @@ def event(e: Event, into: pb.PredictionEvent | None = None) -> pb.PredictionEven
     msg.event_time.FromDatetime(e.time)
     if e.prediction is not None:
         prediction(e.prediction, into=msg.prediction)
+    if e.delta is not None:
+        d, delta = msg.output_delta, e.delta
+        d.element_index, d.text, d.offset, d.attempt = delta.element_index, delta.text, delta.offset, delta.attempt
     return msg
 
 
@@ -107,7 +110,7 @@ def submission(req, owner: str, kind: Kind, *, default_batch: bool, streaming: b
     batch = True if streaming else (req.batch if req.HasField("batch") else default_batch)
     return Submission(
         owner=owner, kind=kind, domain=req.domain, inputs=inputs, batch=batch,
-        model=req.model if req.HasField("model") else "vlm-1", request_id=req.id,
+        model=req.model if req.HasField("model") else "", request_id=req.id,
         callback_url=req.callback_url if req.HasField("callback_url") else "",
         config=_config(req), metadata=_metadata(req),
         request_created_at=_created_at(req))

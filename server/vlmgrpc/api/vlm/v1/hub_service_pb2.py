@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vlm/v1/hub_service.proto\x12\x06vlm.v1\x1a\x1cgoogle/protobuf/struct.proto\")\n\x12ListDomainsRequest\x12\x13\n\x0bserved_only\x18\x01 \x01(\x08\"[\n\nDomainInfo\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06served\x18\x03 \x01(\x08\x12\x18\n\x10supported_inputs\x18\x04 \x03(\t\":\n\x13ListDomainsResponse\x12#\n\x07\x64omains\x18\x01 \x03(\x0b\x32\x12.vlm.v1.DomainInfo\"\"\n\x10GetSchemaRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\"\xa5\x01\n\x11GetSchemaResponse\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x16\n\x0eschema_version\x18\x03 \x01(\t\x12\x13\n\x0bschema_hash\x18\x04 \x01(\t\x12\x10\n\x08gql_stmt\x18\x05 \x01(\t\x12,\n\x0bjson_schema\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct2\x96\x01\n\nHubService\x12\x46\n\x0bListDomains\x12\x1a.vlm.v1.ListDomainsRequest\x1a\x1b.vlm.v1.ListDomainsResponse\x12@\n\tGetSchema\x12\x18.vlm.v1.GetSchemaRequest\x1a\x19.vlm.v1.GetSchemaResponseBY\n\x12\x64\x65v.vlmgrpc.vlm.v1B\x0fHubServiceProtoP\x01Z0github.com/vlm-grpc/vlm-grpc/gen/go/vlm/v1;vlmv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vlm/v1/hub_service.proto\x12\x06vlm.v1\x1a\x1cgoogle/protobuf/struct.proto\")\n\x12ListDomainsRequest\x12\x13\n\x0bserved_only\x18\x01 \x01(\x08\"k\n\nDomainInfo\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06served\x18\x03 \x01(\x08\x12\x18\n\x10supported_inputs\x18\x04 \x03(\t\x12\x0e\n\x06models\x18\x05 \x03(\t\":\n\x13ListDomainsResponse\x12#\n\x07\x64omains\x18\x01 \x03(\x0b\x32\x12.vlm.v1.DomainInfo\"I\n\x10GetSchemaRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x11\n\tgrounding\x18\x02 \x01(\x08\x12\x12\n\nconfidence\x18\x03 \x01(\x08\"\xa5\x01\n\x11GetSchemaResponse\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x16\n\x0eschema_version\x18\x03 \x01(\t\x12\x13\n\x0bschema_hash\x18\x04 \x01(\t\x12\x10\n\x08gql_stmt\x18\x05 \x01(\t\x12,\n\x0bjson_schema\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct2\x96\x01\n\nHubService\x12\x46\n\x0bListDomains\x12\x1a.vlm.v1.ListDomainsRequest\x1a\x1b.vlm.v1.ListDomainsResponse\x12@\n\tGetSchema\x12\x18.vlm.v1.GetSchemaRequest\x1a\x19.vlm.v1.GetSchemaResponseBY\n\x12\x64\x65v.vlmgrpc.vlm.v1B\x0fHubServiceProtoP\x01Z0github.com/vlm-grpc/vlm-grpc/gen/go/vlm/v1;vlmv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,13 +37,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDOMAINSREQUEST']._serialized_start=66
   _globals['_LISTDOMAINSREQUEST']._serialized_end=107
   _globals['_DOMAININFO']._serialized_start=109
-  _globals['_DOMAININFO']._serialized_end=200
-  _globals['_LISTDOMAINSRESPONSE']._serialized_start=202
-  _globals['_LISTDOMAINSRESPONSE']._serialized_end=260
-  _globals['_GETSCHEMAREQUEST']._serialized_start=262
-  _globals['_GETSCHEMAREQUEST']._serialized_end=296
-  _globals['_GETSCHEMARESPONSE']._serialized_start=299
-  _globals['_GETSCHEMARESPONSE']._serialized_end=464
-  _globals['_HUBSERVICE']._serialized_start=467
-  _globals['_HUBSERVICE']._serialized_end=617
+  _globals['_DOMAININFO']._serialized_end=216
+  _globals['_LISTDOMAINSRESPONSE']._serialized_start=218
+  _globals['_LISTDOMAINSRESPONSE']._serialized_end=276
+  _globals['_GETSCHEMAREQUEST']._serialized_start=278
+  _globals['_GETSCHEMAREQUEST']._serialized_end=351
+  _globals['_GETSCHEMARESPONSE']._serialized_start=354
+  _globals['_GETSCHEMARESPONSE']._serialized_end=519
+  _globals['_HUBSERVICE']._serialized_start=522
+  _globals['_HUBSERVICE']._serialized_end=672
 # @@protoc_insertion_point(module_scope)

@@ -14,16 +14,18 @@ class ListDomainsRequest(_message.Message):
     def __init__(self, served_only: _Optional[bool] = ...) -> None: ...
 
 class DomainInfo(_message.Message):
-    __slots__ = ("domain", "description", "served", "supported_inputs")
+    __slots__ = ("domain", "description", "served", "supported_inputs", "models")
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     domain: str
     description: str
     served: bool
     supported_inputs: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, domain: _Optional[str] = ..., description: _Optional[str] = ..., served: _Optional[bool] = ..., supported_inputs: _Optional[_Iterable[str]] = ...) -> None: ...
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, domain: _Optional[str] = ..., description: _Optional[str] = ..., served: _Optional[bool] = ..., supported_inputs: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListDomainsResponse(_message.Message):
     __slots__ = ("domains",)
@@ -32,10 +34,14 @@ class ListDomainsResponse(_message.Message):
     def __init__(self, domains: _Optional[_Iterable[_Union[DomainInfo, _Mapping]]] = ...) -> None: ...
 
 class GetSchemaRequest(_message.Message):
-    __slots__ = ("domain",)
+    __slots__ = ("domain", "grounding", "confidence")
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    GROUNDING_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     domain: str
-    def __init__(self, domain: _Optional[str] = ...) -> None: ...
+    grounding: bool
+    confidence: bool
+    def __init__(self, domain: _Optional[str] = ..., grounding: _Optional[bool] = ..., confidence: _Optional[bool] = ...) -> None: ...
 
 class GetSchemaResponse(_message.Message):
     __slots__ = ("domain", "description", "schema_version", "schema_hash", "gql_stmt", "json_schema")

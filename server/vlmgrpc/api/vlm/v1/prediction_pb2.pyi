@@ -29,6 +29,7 @@ class PredictionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PREDICTION_EVENT_TYPE_STATUS_CHANGED: _ClassVar[PredictionEventType]
     PREDICTION_EVENT_TYPE_PROGRESS: _ClassVar[PredictionEventType]
     PREDICTION_EVENT_TYPE_HEARTBEAT: _ClassVar[PredictionEventType]
+    PREDICTION_EVENT_TYPE_OUTPUT_DELTA: _ClassVar[PredictionEventType]
 PREDICTION_STATUS_UNSPECIFIED: PredictionStatus
 PREDICTION_STATUS_PENDING: PredictionStatus
 PREDICTION_STATUS_ENQUEUED: PredictionStatus
@@ -41,6 +42,7 @@ PREDICTION_EVENT_TYPE_SNAPSHOT: PredictionEventType
 PREDICTION_EVENT_TYPE_STATUS_CHANGED: PredictionEventType
 PREDICTION_EVENT_TYPE_PROGRESS: PredictionEventType
 PREDICTION_EVENT_TYPE_HEARTBEAT: PredictionEventType
+PREDICTION_EVENT_TYPE_OUTPUT_DELTA: PredictionEventType
 
 class GenerationConfig(_message.Message):
     __slots__ = ("prompt", "json_schema", "gql_stmt", "max_retries", "max_tokens", "temperature", "detail", "confidence", "grounding", "page_indices", "video_segment_duration", "video_frames_per_segment", "service_tier")
@@ -160,14 +162,28 @@ class DocumentInput(_message.Message):
     file_id: str
     def __init__(self, data: _Optional[bytes] = ..., url: _Optional[str] = ..., file_id: _Optional[str] = ...) -> None: ...
 
+class OutputDelta(_message.Message):
+    __slots__ = ("element_index", "text", "offset", "attempt")
+    ELEMENT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    element_index: int
+    text: str
+    offset: int
+    attempt: int
+    def __init__(self, element_index: _Optional[int] = ..., text: _Optional[str] = ..., offset: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
+
 class PredictionEvent(_message.Message):
-    __slots__ = ("sequence", "event_time", "type", "prediction")
+    __slots__ = ("sequence", "event_time", "type", "prediction", "output_delta")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DELTA_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     event_time: _timestamp_pb2.Timestamp
     type: PredictionEventType
     prediction: Prediction
-    def __init__(self, sequence: _Optional[int] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[PredictionEventType, str]] = ..., prediction: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
+    output_delta: OutputDelta
+    def __init__(self, sequence: _Optional[int] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[_Union[PredictionEventType, str]] = ..., prediction: _Optional[_Union[Prediction, _Mapping]] = ..., output_delta: _Optional[_Union[OutputDelta, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""Engines behind the vlm-grpc Triton models (python backend), shared by every model in triton_models/."""
