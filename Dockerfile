@@ -21,12 +21,14 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # pyproject reads README.md (project.readme); the packages are found under server/ and clients/python/.
+# engines/ is the code the embedded Triton's models run (its own package; the OCR engine's extras).
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients ./clients
+COPY engines ./engines
 RUN pip install --upgrade pip \
- && pip install . \
- && python -c "import vlmgrpc.api.vlm.v1.image_service_pb2, grpc_health.v1.health_pb2, pytriton, rapidocr, pymupdf"
+ && pip install . './engines[ocr]' \
+ && python -c "import vlmgrpc.api.vlm.v1.image_service_pb2, grpc_health.v1.health_pb2, pytriton, rapidocr, pymupdf, vlm_engines"
 
 FROM ${PYTHON_IMAGE}
 # tini as PID 1: the embedded tritonserver runs its python backend stubs in their own process group,
