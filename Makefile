@@ -5,7 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
+
+.PHONY: venv venv-vlm serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
+
+VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml engines/pyproject.toml
@@ -14,6 +17,16 @@ $(STAMP): pyproject.toml engines/pyproject.toml
 	# The service, and the engines its embedded Triton runs (engines/: the Triton side, its own package).
 	$(PY) -m pip install -q -e '.[dev]' -e './engines[ocr]'
 	rm -f $(VENV)/.installed-*; touch $@
+
+# The transformers engine's stack, for the tests and benchmarks that serve tiny VLMs (make serve does not
+# need it). torch exactly 2.13.0: that CPU wheel is on the machine (any other version is a multi-GB CUDA
+# download); xgrammar without its deps: they pull OpenAI's triton (285 MB) for a CUDA kernel unused here.
+venv-vlm: $(VLM_STAMP)
+$(VLM_STAMP): $(STAMP)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e './engines[ocr,vlm]'
+	$(PY) -m pip install -q --no-deps xgrammar==0.2.8
+	rm -f $(VENV)/.vlm-*; touch $@
 
 serve: venv
 	$(PY) -m vlmgrpc serve
@@ -39,17 +52,17 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: venv
+integration: venv-vlm
 	$(PY) -m pytest tests/integration -q
 
-test: venv proto-check buf-lint lint
+test: venv-vlm proto-check buf-lint lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-smoke
 
-bench: venv
+bench: venv-vlm
 	$(PY) -m bench.run
 
-bench-smoke: venv
+bench-smoke: venv-vlm
 	$(PY) -m bench.run --smoke
 
 clean:

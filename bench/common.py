@@ -35,6 +35,8 @@ def model_repository(dest: Path) -> Path:
     config = config.replace('name: "ocr"', 'name: "echo"')
     config = re.sub(r'(key: "engine"\s*value \{ string_value: )"ocr"', r'\1"echo"', config)
     config = re.sub(r'(key: "domains"\s*value \{ string_value: )"[^"]*"', r'\1"bench.echo"', config)
+    # OCR's small in-flight bound protects fairness for seconds-long pages; echo answers in microseconds.
+    config = re.sub(r'(key: "max_in_flight"\s*value \{ string_value: )"\d+"', r'\1"64"', config)
     (echo / "config.pbtxt").write_text(config)
     return dest
 

@@ -1,19 +1,20 @@
-# NVIDIA's Triton 24.10 (tritonserver 2.51, the version the nvidia-pytriton wheel embeds) plus the
-# python packages that triton_models/vlm/1 imports. Not built in CI: see README "Docker".
+# NVIDIA's Triton 24.10 (tritonserver 2.51, the version the nvidia-pytriton wheel embeds) plus the engines
+# package (engines/: OCR and transformers engines) that triton_models/*/1/model.py import. Not built in CI:
+# see README "Docker". Build context: the repository root (compose.gpu.yaml sets it).
 #
-# The model repository is not copied in: compose.gpu.yaml mounts ../triton_models at /models.
-# The 24.10 image is Ubuntu 22.04 with Python 3.10; its python backend stub runs model.py with that
-# system interpreter, so the packages go into it (no venv). Keep the versions in step with pyproject.toml:
-#   rapidocr pinned (3.10.0 bundles its default PP-OCR ONNX models: no download at load time),
-#   numpy < 2, and only the headless OpenCV (the image has no libGL).
+# The model repository is not copied in: compose.gpu.yaml mounts ../triton_models at /models, and the
+# checkpoint of the transformers model at /weights (fetched beforehand: nothing is downloaded at run time).
+# The 24.10 image is Ubuntu 22.04 with Python 3.10; its python backend stub runs model.py with that system
+# interpreter, so the packages go into it (no venv). torch 2.13.0 from PyPI is the CUDA build here (a GPU
+# image); torchvision from the same release gives the processors their fast path. xgrammar goes in without
+# its deps (they would add OpenAI's triton, which only its CUDA bitmask kernel uses; the engine masks in torch).
 
 ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3
 FROM ${TRITON_IMAGE}
 
-RUN python3 -m pip install --no-cache-dir \
-      "rapidocr==3.10.0" \
-      "onnxruntime>=1.17" \
-      "opencv-python-headless>=4.8,<5" \
-      "pillow>=10" \
-      "numpy>=1.24,<2" \
- && python3 -c "import rapidocr, onnxruntime, cv2, PIL, numpy; assert numpy.__version__.startswith('1.'), numpy.__version__"
+COPY engines /opt/vlm-engines
+RUN python3 -m pip install --no-cache-dir torch==2.13.0 torchvision \
+ && python3 -m pip install --no-cache-dir "/opt/vlm-engines[ocr,vlm]" \
+ && python3 -m pip install --no-cache-dir --no-deps xgrammar==0.2.8 \
+ && python3 -c "import rapidocr, onnxruntime, cv2, numpy, torch, transformers, xgrammar, vlm_engines; \
+assert numpy.__version__.startswith('1.'), numpy.__version__"

@@ -46,7 +46,7 @@ def pdf(pages: int, *, password: str = "") -> bytes:
 def server(tmp_path_factory):
     """One shared server for tests that don't restart it."""
     srv = ServerProcess(tmp_path_factory.mktemp("server"), **TEST_SETTINGS, max_upload_bytes=4 * 1024 * 1024,
-                        callback_secret="test-secret", workers=2,
+                        callback_secret="test-secret",
                         credit_prices='{"document.markdown": 2.5, "*": 1}').start()
     yield srv
     srv.stop()

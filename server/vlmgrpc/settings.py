@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,9 @@ class ModelEntry(BaseModel):
     tokenizer_path: str = Field(
         "", description="vllm protocol: a local checkpoint directory whose chat template builds the prompt")
     max_images: int = Field(16, ge=1, description="vllm protocol: images per request")
+    max_in_flight: int = Field(
+        0, ge=0, description="requests in flight to this model at once, shared fairly by predictions; 0: the "
+        "model's max_in_flight parameter, else 2 x max_batch_size x instances, else 64")
 
 
 def parse_models(value: object) -> object:
@@ -61,9 +65,12 @@ class Settings(BaseSettings):
 
     # --- jobs
     data_dir: Path = REPO_ROOT / "var" / "data"
-    workers: int = Field(2, description="predictions run at once")
+    workers: int = Field(64, ge=1, description="predictions in progress at once (each a coroutine; what reaches "
+                         "Triton is bounded per model, see models.max_in_flight)")
     queue_size: int = Field(256, description="enqueued predictions before RESOURCE_EXHAUSTED")
-    pages_in_flight: int = Field(2, description="pages of one document sent to Triton and not yet answered")
+    pages_in_flight: int = Field(
+        0, ge=0, description="pages (images) of one prediction sent to Triton and not yet answered; 0: as many as "
+        "its model takes at once (the model's slots are shared fairly between predictions)")
     watch_queue_size: int = Field(256, description="events buffered per watch stream before it re-reads the store")
     heartbeat_s: float = Field(10.0, gt=0, description="a watch with no event for this long (to 1.5x) gets a heartbeat")
     recent_inputs_bytes: int = Field(64 * MiB, description="accepted image bytes kept in memory for the worker")
@@ -81,7 +88,8 @@ class Settings(BaseSettings):
     max_pages: int = 2000
     max_upload_bytes: int = 512 * MiB
     render_dpi: int = 150
-    render_workers: int = Field(1, description="processes rendering PDF pages")
+    render_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
+                                description="processes rendering PDF pages (default: one per CPU core)")
     url_fetch_timeout_s: float = 30.0
     allow_private_urls: bool = Field(False, description="let URL inputs and callbacks reach private addresses")
 

@@ -62,7 +62,7 @@ async def test_triton_killed_mid_job_health_drops_and_the_job_completes(tmp_path
 
 async def test_triton_gone_past_the_budget_fails_unavailable_never_internal(tmp_path):
     # An external Triton that nobody restarts: the job waits out its budget, then fails UNAVAILABLE.
-    triton = EmbeddedTriton(REPO_ROOT / "triton_models", tmp_path / "triton")
+    triton = EmbeddedTriton(REPO_ROOT / "triton_models", tmp_path / "triton", models={"ocr": {}})
     await triton.start()
     srv = ServerProcess(tmp_path / "svc", **TEST_SETTINGS, triton_url=triton.grpc_url, health_poll_s=0.2,
                         triton_unavailable_budget_s=3).start()

@@ -69,7 +69,8 @@ async def infer(
 
 @pytest_asyncio.fixture(scope="module")
 async def triton(tmp_path_factory):
-    server = EmbeddedTriton(REPO, tmp_path_factory.mktemp("triton"), startup_timeout_s=90, restart_backoff_max_s=2)
+    server = EmbeddedTriton(REPO, tmp_path_factory.mktemp("triton"), startup_timeout_s=90, restart_backoff_max_s=2,
+                            models={MODEL: {}})
     started = time.monotonic()
     await server.start()
     print(f"embedded Triton ready in {time.monotonic() - started:.1f}s at {server.grpc_url}")

@@ -91,10 +91,10 @@ def test_pdf_with_only_an_owner_password_opens_without_one(tmp_path):
     assert inspect_pdf(path, 100, FIELD) == 2
 
 
-def test_render_page_returns_png_and_text(tmp_path):
+def test_render_page_returns_lossless_tiff_and_text(tmp_path):
     path = _make_pdf(tmp_path / "render.pdf", 3, size=(200, 100))
     png, text = render_page(path, 1, 144, 10_000_000)
-    assert sniff.media_type(png) == "image/png"
+    assert sniff.media_type(png) == "image/tiff"
     with Image.open(io.BytesIO(png)) as img:
         img.load()
         assert img.size == (400, 200)  # 144 dpi is twice the PDF's 72 points per inch
@@ -142,6 +142,42 @@ async def test_errors_cross_the_render_process_boundary(tmp_path):
         assert info.value.reason == "TOO_MANY_PAGES"
         assert info.value.metadata == {"pages": "2", "max_pages": "1"}
         png, text = await renderer.render(good, 1, 72, 10_000_000)
-        assert sniff.media_type(png) == "image/png" and "page 2" in text
+        assert sniff.media_type(png) == "image/tiff" and "page 2" in text
     finally:
         renderer.close()
+
+
+def _scan_pdf(path, jpeg: bytes, *, text: str = "", invisible: str = "") -> str:
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_image(page.rect, stream=jpeg)
+    if text:
+        page.insert_text((50, 50), text, fontsize=12)
+    if invisible:
+        page.insert_text((50, 80), invisible, fontsize=12, render_mode=3)  # an OCR layer
+    doc.save(path)
+    return str(path)
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (620, 877), "white").save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def test_a_scanned_page_gives_its_own_image_unchanged(tmp_path):
+    jpeg = _jpeg()
+    data, text = render_page(_scan_pdf(tmp_path / "scan.pdf", jpeg, invisible="Invoice 42"), 0, 150, 10_000_000)
+    assert data == jpeg  # no render, no re-encoding
+    assert "Invoice 42" in text  # the invisible OCR layer is still the text hint
+
+
+def test_a_scan_with_visible_text_over_it_is_rendered(tmp_path):
+    data, _ = render_page(_scan_pdf(tmp_path / "stamped.pdf", _jpeg(), text="PAID"), 0, 150, 10_000_000)
+    assert sniff.media_type(data) == "image/tiff"
+
+
+def test_a_scan_larger_than_the_pixel_limit_is_rendered_within_it(tmp_path):
+    data, _ = render_page(_scan_pdf(tmp_path / "big.pdf", _jpeg()), 0, 72, 400_000)
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.width * img.height <= 400_000

@@ -23,6 +23,7 @@ from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from vlmgrpc.errors import Code, ServiceError, unavailable
+from vlmgrpc.inference.limits import FairSlots
 from vlmgrpc.inference.protocols import PROTOCOLS, Answer, Call, ProtocolError, is_final
 from vlmgrpc.pipeline.elements import Element
 
@@ -221,9 +222,11 @@ class TritonGateway:
         finally:
             await responses.aclose()
 
-    async def stream(self, call: Call, elements: AsyncIterator[Element], in_flight: int) -> AsyncIterator[Answer]:
+    async def stream(self, call: Call, elements: AsyncIterator[Element], in_flight: int,
+                     slots: FairSlots | None = None, owner: str = "") -> AsyncIterator[Answer]:
         """Yield the model's answers (deltas and finals) as they come, with at most `in_flight` elements sent
-        and not finally answered. Elements are produced (rendered) while earlier ones are with the model.
+        and not finally answered, each holding one of the model's `slots` (shared with every prediction)
+        while it is with the model. Elements are produced (rendered) while earlier ones are with the model.
         Errors of the element source are raised as they are."""
         source = aiter(elements)
         out: asyncio.Queue[Answer | BaseException] = asyncio.Queue()
@@ -234,8 +237,14 @@ class TritonGateway:
 
         async def run(element: Element) -> None:
             try:
-                async for answer in self.answers(call, element):
-                    out.put_nowait(answer)
+                if slots is not None:
+                    await slots.acquire(owner)
+                try:
+                    async for answer in self.answers(call, element):
+                        out.put_nowait(answer)
+                finally:
+                    if slots is not None:
+                        slots.release(owner)
             except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
                 out.put_nowait(exc)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vlmgrpc.errors import ServiceError, failed_precondition, invalid, unavailable
 from vlmgrpc.inference.gateway import TritonGateway
+from vlmgrpc.inference.limits import FairSlots
 from vlmgrpc.inference.prompts import ChatTemplate
 from vlmgrpc.settings import ModelEntry
 
@@ -29,10 +30,33 @@ class ModelInfo:
     max_images: int  # images (pages) in one request
     ready: bool = False
     chat_template: ChatTemplate | None = None  # vllm: the prompt is built here
+    max_in_flight: int = 2  # requests sent and not answered at once (shared fairly by predictions)
+    slots: FairSlots = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.slots = FairSlots(self.max_in_flight)
 
     @property
     def generative(self) -> bool:
         return self.follows_schema  # streams text, one cancellable call per request
+
+
+DEFAULT_IN_FLIGHT = 64  # a model that batches by itself (vLLM's continuous batching) and says nothing
+
+
+def in_flight_limit(entry: ModelEntry, config: dict, params: dict[str, str]) -> int:
+    """Requests the service keeps in flight to a model: the setting, else the model's `max_in_flight`
+    parameter, else enough to keep a batching model full (two batches per instance: one running, one
+    queued behind it), else DEFAULT_IN_FLIGHT."""
+    if entry.max_in_flight:
+        return entry.max_in_flight
+    if params.get("max_in_flight", "").strip():
+        return max(1, int(params["max_in_flight"]))
+    batch = int(config.get("max_batch_size") or 0)
+    if batch > 0:
+        instances = sum(int(g.get("count") or 1) for g in config.get("instance_group") or [{}])
+        return 2 * batch * max(1, instances)
+    return DEFAULT_IN_FLIGHT
 
 
 class ModelRegistry:
@@ -69,7 +93,7 @@ class ModelRegistry:
         return ModelInfo(id=entry.name, protocol=entry.protocol, engine="vllm" if vllm else params.get("engine", ""),
                          domains=domains, follows_schema=follows or vllm,
                          batched=int(config.get("max_batch_size") or 0) > 0, max_images=max_images,
-                         chat_template=template)
+                         chat_template=template, max_in_flight=in_flight_limit(entry, config, params))
 
     async def refresh(self) -> bool:
         """Poll readiness; True when Triton and every model are ready."""

@@ -213,7 +213,10 @@ class Runner:
         expected = pred.total if plan.page_by_page else 1
         source = self._until_paused(self._elements(pred, set(done), plan.page_by_page), handle)
         offsets: dict[int, int] = {}
-        async for answer in jobs.gateway.stream(run.call, source, self.settings.pages_in_flight):
+        model = jobs.models.get(pred.model)
+        slots = model.slots if model else None
+        in_flight = self.settings.pages_in_flight or (model.max_in_flight if model else 2)
+        async for answer in jobs.gateway.stream(run.call, source, in_flight, slots, pred.id):
             if not answer.final:
                 self._delta(pred, run, answer, offsets)
                 continue
@@ -226,6 +229,7 @@ class Runner:
                 run.failures[answer.index] = problems
                 continue
             done[answer.index] = entry
+            pred.output_tokens += int((answer.meta.get("usage") or {}).get("completion_tokens") or 0)
             async with jobs.lock(pred.id):
                 pred.done = len(done) if plan.page_by_page else 0
                 if len(done) < expected:
@@ -285,7 +289,7 @@ class Runner:
             indices = pred.config.get("page_indices") or range(pred.total)
             wanted = [i for i in indices if i not in skip]
             async for element in page_elements(self.jobs.renderer, path, wanted, settings,
-                                               prefetch=settings.pages_in_flight):
+                                               prefetch=settings.render_workers):
                 yield element
         elif 0 not in skip:
             yield Element.one(0, await self.jobs.held_input(pred, 0) or await blobs.read(ref.blob))

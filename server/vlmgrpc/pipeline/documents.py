@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import io
 from functools import lru_cache
 
 import pymupdf
+from PIL import Image
 
 from vlmgrpc.errors import invalid
 
@@ -51,6 +53,9 @@ def render_page(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes
 
 def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
     page = _open(path)[index]
+    scan = _scan(page, max_pixels)
+    if scan is not None:  # a scanned page: its own image, neither rendered nor encoded again
+        return scan, page.get_text()
     zoom = dpi / 72
     width, height = page.rect.width * zoom, page.rect.height * zoom
     if width * height > max_pixels:  # a huge page is rendered smaller, not refused
@@ -59,4 +64,41 @@ def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, st
     while pix.width * pix.height > max_pixels:  # MuPDF rounds the pixel size up
         zoom *= 0.995 * (max_pixels / (pix.width * pix.height)) ** 0.5
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-    return pix.tobytes("png"), page.get_text()
+    return encode(pix), page.get_text()
+
+
+def encode(pix: pymupdf.Pixmap) -> bytes:
+    """Lossless and cheap: TIFF with PackBits takes about a third of PNG's time per page (A4 at 150 dpi:
+    ~15 ms against ~45 ms here, for a file ~1.5x larger) and every reader (Pillow, the vLLM backend) opens it."""
+    image = Image.frombuffer("RGB", (pix.width, pix.height), pix.samples_mv, "raw", "RGB", pix.stride, 1)
+    out = io.BytesIO()
+    image.save(out, format="TIFF", compression="packbits")
+    return out.getvalue()
+
+
+SCAN_FORMATS = ("jpeg", "png", "jpx")
+SCAN_COVER = 0.95  # of the page's area
+
+
+def _scan(page: pymupdf.Page, max_pixels: int) -> bytes | None:
+    """The page's embedded image when the page is one upright full-page scan with no visible text drawn over
+    it (an invisible OCR text layer is fine); None when the page must be rendered."""
+    images = page.get_images(full=True)
+    if len(images) != 1 or page.rotation or page.get_drawings():
+        return None
+    xref = images[0][0]
+    rects = page.get_image_rects(xref, transform=True)
+    if len(rects) != 1:
+        return None
+    rect, matrix = rects[0]
+    upright = abs(matrix.b) < 1e-6 and abs(matrix.c) < 1e-6 and matrix.a > 0 and matrix.d > 0
+    if not upright or (rect & page.rect).get_area() < SCAN_COVER * page.rect.get_area():
+        return None
+    if any(span.get("type") != 3 for span in page.get_texttrace()):  # 3: invisible text
+        return None
+    info = page.parent.extract_image(xref)
+    if not info or info.get("ext") not in SCAN_FORMATS or info["width"] * info["height"] > max_pixels:
+        return None
+    if info.get("smask") or info.get("colorspace", 3) not in (1, 3):  # masked, CMYK: render it instead
+        return None
+    return info["image"]

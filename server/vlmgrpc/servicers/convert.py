@@ -41,6 +41,7 @@ def prediction(p: Prediction, into: pb.Prediction | None = None) -> pb.Predictio
             getattr(msg, field).FromDatetime(value)
     msg.usage.elements_processed, msg.usage.element_type = p.done, p.element_type
     msg.usage.credits_used, msg.usage.steps, msg.usage.duration_seconds = p.credits, p.steps, p.duration_seconds
+    msg.usage.output_tokens = p.output_tokens
     msg.progress.done, msg.progress.total = p.done, p.total
     if p.response is not None:
         json_format.ParseDict(p.response, msg.response)
@@ -87,7 +88,20 @@ def _config(req) -> dict[str, Any]:
         raise invalid("INVALID_CONFIG", f"config is not valid JSON: {exc}", "config.json_schema") from None
     if "temperature" in cfg:
         cfg["temperature"] = round(float(cfg["temperature"]), 6)  # float32 on the wire
+    if "json_schema" in cfg:  # a Struct holds every number as a double: maxItems 3 arrives as 3.0
+        cfg["json_schema"] = integral(cfg["json_schema"])
     return cfg
+
+
+def integral(value: Any) -> Any:
+    """Whole doubles back to ints, all through a JSON value (JSON does not tell 3 from 3.0; schemas do)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
 
 
 def _metadata(req) -> dict[str, Any]:

@@ -85,20 +85,22 @@ class RequestMetadata(_message.Message):
     def __init__(self, environment: _Optional[str] = ..., session_id: _Optional[str] = ..., allow_training: _Optional[bool] = ...) -> None: ...
 
 class CreditUsage(_message.Message):
-    __slots__ = ("elements_processed", "element_type", "credits_used", "steps", "message", "duration_seconds")
+    __slots__ = ("elements_processed", "element_type", "credits_used", "steps", "message", "duration_seconds", "output_tokens")
     ELEMENTS_PROCESSED_FIELD_NUMBER: _ClassVar[int]
     ELEMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     elements_processed: int
     element_type: str
     credits_used: int
     steps: int
     message: str
     duration_seconds: int
-    def __init__(self, elements_processed: _Optional[int] = ..., element_type: _Optional[str] = ..., credits_used: _Optional[int] = ..., steps: _Optional[int] = ..., message: _Optional[str] = ..., duration_seconds: _Optional[int] = ...) -> None: ...
+    output_tokens: int
+    def __init__(self, elements_processed: _Optional[int] = ..., element_type: _Optional[str] = ..., credits_used: _Optional[int] = ..., steps: _Optional[int] = ..., message: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("done", "total")

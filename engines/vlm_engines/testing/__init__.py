@@ -1,0 +1,1 @@
+"""Test helpers for the engines: tiny random checkpoints built offline (no hub, no download)."""
