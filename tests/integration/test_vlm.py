@@ -218,6 +218,23 @@ async def test_cancel_stops_generation_on_the_model(client, vlm_server, model):
     assert stopped and stopped[-1] < 2000, stopped
 
 
+async def test_a_synchronous_caller_that_cancels_its_call_stops_the_generation(client, vlm_server):
+    call = client.images.Generate(img_pb.ImageServiceGenerateRequest(
+        id="abandoned-call", domain="document.markdown", model="llava", images=[pb.ImageInput(data=text_png(["x"]))],
+        config=pb.GenerationConfig(max_tokens=60000, max_retries=0)), timeout=240)  # greedy free text: long
+    pred = None
+    for _ in range(100):  # find the prediction the call made (by its request id), then see it generate
+        listed = (await client.predictions.ListPredictions(ps.ListPredictionsRequest(page_size=5))).predictions
+        pred = next((p for p in listed if p.request_id == "abandoned-call"), None)
+        if pred is not None and status_name(pred.status) == "running":
+            break
+        await asyncio.sleep(0.1)
+    assert pred is not None
+    call.cancel()
+    ended = await terminal(client, pred.id, timeout_s=30)
+    assert status_name(ended.status) == "failed" and "CANCELLED" in ended.error.message
+
+
 async def test_two_concurrent_requests_share_a_batch(client, vlm_server):
     async def caption(i: int):
         return await client.images.Generate(img_pb.ImageServiceGenerateRequest(

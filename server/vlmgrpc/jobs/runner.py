@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,14 +209,28 @@ class Runner:
 
     async def _send(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
                     started: float) -> None:
-        jobs, plan = self.jobs, run.plan
-        expected = pred.total if plan.page_by_page else 1
-        source = self._until_paused(self._elements(pred, set(done), plan.page_by_page), handle)
-        offsets: dict[int, int] = {}
+        jobs = self.jobs
+        source = self._until_paused(self._elements(pred, set(done), run.plan.page_by_page), handle)
         model = jobs.models.get(pred.model)
         slots = model.slots if model else None
         in_flight = self.settings.pages_in_flight or (model.max_in_flight if model else 2)
-        async for answer in jobs.gateway.stream(run.call, source, in_flight, slots, pred.id):
+        # Progress saves are not awaited one by one: the store commits them in call order while the next pages
+        # are with the model (a document's pages no longer wait for each other's commit). The last one, with
+        # the completion, is awaited, and so is every save before this pass ends.
+        saving: list[Awaitable] = []
+        try:
+            await self._answers(pred, run, done, started, jobs.gateway.stream(run.call, source, in_flight, slots,
+                                                                              pred.id), saving)
+        finally:
+            if saving:
+                await asyncio.gather(*saving)
+
+    async def _answers(self, pred: Prediction, run: Pass, done: dict[int, Any], started: float,
+                       stream: AsyncIterator[Answer], saving: list[Awaitable]) -> None:
+        jobs, plan = self.jobs, run.plan
+        expected = pred.total if plan.page_by_page else 1
+        offsets: dict[int, int] = {}
+        async for answer in stream:
             if not answer.final:
                 self._delta(pred, run, answer, offsets)
                 continue
@@ -233,7 +247,9 @@ class Runner:
             async with jobs.lock(pred.id):
                 pred.done = len(done) if plan.page_by_page else 0
                 if len(done) < expected:
-                    await jobs.save(pred, EventType.PROGRESS, (answer.index, entry))
+                    saving.append(jobs.save(pred, EventType.PROGRESS, (answer.index, entry)))
+                    if len(saving) > 64:  # keep the list short; a failed save still surfaces at the end
+                        saving[:] = [f for f in saving if not f.done() or f.cancelled() or f.exception()]
                     continue
                 await jobs.save_last_element(pred, (answer.index, entry), lambda p: _complete(
                     p, plan, done, started, self.settings.credit_prices))

@@ -402,6 +402,13 @@ class JobService:
         await handle.done.wait()
         return await self.get(owner, prediction_id)
 
+    async def cancel_quietly(self, owner: str, prediction_id: str) -> None:
+        """Cancel unless it already ended (a synchronous caller that went away)."""
+        try:
+            await self.cancel(owner, prediction_id)
+        except ServiceError:
+            pass  # terminal meanwhile, or gone: nothing to stop
+
     async def pause(self, owner: str, prediction_id: str) -> Prediction:
         async with self.lock(prediction_id):
             pred = await self._owned(owner, prediction_id)

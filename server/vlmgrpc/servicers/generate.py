@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from vlmgrpc.api.vlm.v1 import document_service_pb2 as doc_pb
 from vlmgrpc.api.vlm.v1 import document_service_pb2_grpc as doc_grpc
 from vlmgrpc.api.vlm.v1 import image_service_pb2 as img_pb
@@ -12,6 +14,8 @@ from vlmgrpc.jobs.watch import Watcher
 from vlmgrpc.servicers import convert
 from vlmgrpc.servicers.context import caller
 from vlmgrpc.servicers.status import handle_errors
+
+DEADLINE_SLACK_S = 0.05
 
 
 class _Generate:
@@ -30,7 +34,15 @@ class _Generate:
             remaining = context.time_remaining()
             timeout = self.jobs.settings.sync_wait_s if remaining is None else min(remaining,
                                                                                    self.jobs.settings.sync_wait_s)
-            pred = await self.watcher.wait(pred, timeout)
+            try:
+                pred = await self.watcher.wait(pred, timeout)
+            except asyncio.CancelledError:
+                # The caller cancelled its call: nobody waits for this answer, so the model stops making it.
+                # A deadline that passed is not a cancel: that prediction keeps running and can be fetched.
+                left = context.time_remaining()
+                if left is None or left > DEADLINE_SLACK_S:
+                    self.jobs.spawn(self.jobs.cancel_quietly(owner, pred.id))
+                raise
         return convert.prediction(pred)
 
     async def _generate_stream(self, request, context, response_type):
