@@ -73,7 +73,7 @@ class PageModel:
                 req.send_error(sender, str(e), e.code)
             except Exception as e:  # noqa: BLE001 - anything escaping execute() would become a bare INTERNAL
                 pb_utils.Logger.log_error(f"{self.model_name}: engine error: {e!r}")
-                req.send_error(sender, f"ENGINE_ERROR: {type(e).__name__}: {e}", pb_utils.TritonError.INTERNAL)
+                req.send_error(sender, f"ENGINE_ERROR: {type(e).__name__}: {e}", "INTERNAL")
 
     def _serve(self, request, sender) -> None:
         domain = req.one_string(request, "DOMAIN", required=True)
@@ -81,7 +81,7 @@ class PageModel:
             raise RequestError(
                 "DOMAIN_NOT_SERVED",
                 f"domain {domain!r} is not served by engine {self.engine_name!r}; it serves {', '.join(self.domains)}",
-                pb_utils.TritonError.UNSUPPORTED,
+                "UNSUPPORTED",
             )
         # Reject unreadable headers and oversized images before spending engine time on earlier pages.
         opened = req.images(request)
@@ -90,8 +90,7 @@ class PageModel:
         for i, img in enumerate(opened):
             if request.is_cancelled():
                 pb_utils.Logger.log_info(f"{self.model_name}: request cancelled after {i} of {len(opened)} images")
-                raise RequestError("CANCELLED", f"request cancelled after {i} of {len(opened)} images",
-                                   pb_utils.TritonError.CANCELLED)
+                raise RequestError("CANCELLED", f"request cancelled after {i} of {len(opened)} images", "CANCELLED")
             page = req.load_rgb(img, i)
             result = self.engine.run(page, domain, config, hints[i])
             body = {"index": i, "width": page.width, "height": page.height, "result": result}

@@ -1,32 +1,22 @@
-"""Reading the service's request tensors inside a python-backend model, shared by every engine model.
-
-Errors are `RequestError`s: the message starts with a stable REASON token, because a gRPC stream loses
-Triton's status code and the service maps the reason back (server/vlmgrpc/inference/gateway.py).
-Only importable inside Triton's python backend (triton_python_backend_utils comes with the stub).
-"""
+"""Reading the service's request tensors inside a python-backend model (the page models), and answering.
+Only importable inside Triton's python backend (triton_python_backend_utils comes with the stub); the
+Triton-free readers and RequestError are vlm_engines.inputs."""
 
 from __future__ import annotations
 
-import io
 import json
-import warnings
 from typing import Any
 
 import triton_python_backend_utils as pb_utils
-from PIL import Image, ImageOps
+from PIL import Image
+
+from vlm_engines.inputs import RequestError, load_rgb, one, open_image, text
+
+__all__ = ["FINAL", "RequestError", "elements", "images", "load_rgb", "one_string", "parameters", "parse_config",
+           "response", "send_error", "text_hints"]
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL  # a plain constant, defined at import
 DETAIL_VALUES = ("auto", "lo", "hi")
-
-
-class RequestError(Exception):
-    """A per-request failure; `reason` is the stable token that starts the message the client sees."""
-
-    def __init__(self, reason: str, message: str, code: int | None = None) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        # pb_utils.TritonError exists only once the stub runs a model, not when this module is imported.
-        self.code = pb_utils.TritonError.INVALID_ARG if code is None else code
 
 
 def elements(request, name: str) -> list | None:
@@ -35,24 +25,11 @@ def elements(request, name: str) -> list | None:
     return None if tensor is None else list(tensor.as_numpy().reshape(-1))
 
 
-def text(value: Any, name: str) -> str:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise RequestError("INVALID_INPUT", f"{name} is not UTF-8 ({e})") from None
-    return str(value)
-
-
 def one_string(request, name: str, required: bool = False) -> str | None:
-    values = elements(request, name)
-    if not values:
-        if required:
-            raise RequestError("MISSING_INPUT", f"{name} is required")
-        return None
-    if len(values) != 1:
-        raise RequestError("INVALID_INPUT", f"{name} must have exactly one element, got {len(values)}")
-    return text(values[0], name)
+    value = one(elements(request, name), name)
+    if value is None and required:
+        raise RequestError("MISSING_INPUT", f"{name} is required")
+    return value
 
 
 def text_hints(request, count: int) -> list[str]:
@@ -102,49 +79,17 @@ def parse_config(raw: str | None, prompt: str | None) -> dict[str, Any]:
     return config
 
 
-def open_image(data: Any, index: int) -> Image.Image:
-    """Read the header only (cheap): format, size and the pixel limit."""
-    if not isinstance(data, bytes) or not data:
-        raise RequestError("INVALID_IMAGE", f"element {index} is empty")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            return Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise RequestError("INVALID_IMAGE", f"element {index} is too large ({e})") from None
-        except Image.UnidentifiedImageError:
-            raise RequestError("INVALID_IMAGE", f"element {index} is not a decodable image (unknown format)") from None
-        except Exception as e:  # noqa: BLE001 - PIL raises many types for garbage input
-            raise RequestError("INVALID_IMAGE", f"element {index} is not a decodable image ({e})") from None
-
-
-def load_rgb(img: Image.Image, index: int) -> Image.Image:
-    """Decode fully, apply the EXIF orientation and convert to RGB."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                # Transparent pixels often hide black RGB values: flatten onto white like a viewer would.
-                rgba = img.convert("RGBA")
-                return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
-            return img.convert("RGB")
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise RequestError("INVALID_IMAGE", f"element {index} is too large ({e})") from None
-        except Exception as e:  # noqa: BLE001 - truncated or corrupt pixel data
-            raise RequestError("INVALID_IMAGE", f"element {index} is not a decodable image ({e})") from None
-
-
 def response(body: dict[str, Any]) -> pb_utils.InferenceResponse:
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
     return pb_utils.InferenceResponse(
         output_tensors=[pb_utils.Tensor("RESPONSE", _object_array(payload))])
 
 
-def send_error(sender, message: str, code: int) -> None:
+def send_error(sender, message: str, code: str) -> None:
+    """A request's last message: its error (code: a pb_utils.TritonError attribute name, e.g. INVALID_ARG)."""
+    error = pb_utils.TritonError(message, getattr(pb_utils.TritonError, code, pb_utils.TritonError.INTERNAL))
     try:
-        sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(message, code)), flags=FINAL)
+        sender.send(pb_utils.InferenceResponse(error=error), flags=FINAL)
     except Exception as e:  # noqa: BLE001 - e.g. the stream is already gone; nothing left to tell
         pb_utils.Logger.log_warn(f"could not send error {message!r}: {e!r}")
 

@@ -1,25 +1,15 @@
-"""Request validation for the transformers model; Triton-free so it can be tested alone.
-
-Errors carry a stable REASON token (the message starts with "REASON: ") and the name of a
-pb_utils.TritonError code: on a gRPC stream the code is lost, the reason survives.
-"""
+"""Request validation for the transformers model; Triton-free so it can be tested alone. Errors and the
+shared input readers are vlm_engines.inputs."""
 
 from __future__ import annotations
 
-import io
 import json
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image, ImageOps
+from vlm_engines.inputs import RequestError, decode_image, one
 
-
-class RequestError(Exception):
-    def __init__(self, reason: str, message: str, code: str = "INVALID_ARG") -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.code = code  # attribute name on pb_utils.TritonError
+__all__ = ["Request", "RequestError", "decode_image", "parse_request"]
 
 
 @dataclass
@@ -32,23 +22,6 @@ class Request:
     temperature: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
     templated: bool = False  # the prompt is already the model's chat text (image placeholders included)
-
-
-def text(value: Any, name: str) -> str:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise RequestError("INVALID_INPUT", f"{name} is not UTF-8 ({e})") from None
-    return str(value)
-
-
-def one(values: list | None, name: str) -> str | None:
-    if not values:
-        return None
-    if len(values) != 1:
-        raise RequestError("INVALID_INPUT", f"{name} must have exactly one element, got {len(values)}")
-    return text(values[0], name)
 
 
 def parse_request(images: list | None, domain: list | None, prompt: list | None, config: list | None, *,
@@ -91,24 +64,3 @@ def parse_request(images: list | None, domain: list | None, prompt: list | None,
             raise RequestError("INVALID_CONFIG", f"temperature must be a number >= 0, got {t!r}")
         req.temperature = float(t)
     return req
-
-
-def decode_image(data: Any, index: int) -> Image.Image:
-    """Encoded bytes -> RGB image (EXIF orientation applied, transparency flattened onto white)."""
-    if not isinstance(data, bytes) or not data:
-        raise RequestError("INVALID_IMAGE", f"element {index} is empty")
-    with warnings.catch_warnings():
-        # Pillow only warns between MAX_IMAGE_PIXELS and twice that: make every bomb an error.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(io.BytesIO(data))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                rgba = img.convert("RGBA")
-                return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
-            return img.convert("RGB")
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise RequestError("INVALID_IMAGE", f"element {index} is too large ({e})") from None
-        except Exception as e:  # noqa: BLE001 - any decoder failure is the caller's bad input
-            raise RequestError("INVALID_IMAGE", f"element {index} is not a decodable image ({e})") from None
