@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import re
+import shutil
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
 from vlmgrpc.inference.embedded import EmbeddedTriton
 from vlmgrpc_client.process import ServerProcess
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Where this run writes: smoke runs (CI) go to results/smoke/ and never replace the measured figures.
@@ -102,3 +105,33 @@ def save_chart(fig, name: str) -> Path:
     fig.savefig(path, dpi=110)
     pyplot().close(fig)
     return path
+
+
+async def closed_loop(call: Callable[[], Awaitable[T]], concurrency: int, total: int) -> tuple[list[T], float]:
+    """`total` calls from `concurrency` tasks, each sending its next call when its previous one answered:
+    (every call's result, wall time)."""
+    results: list[T] = []
+    left = total
+
+    async def one_task() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            results.append(await call())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_task() for _ in range(min(concurrency, total))))
+    return results, time.perf_counter() - started
+
+
+async def shut_down(closers: Iterable[Any], services: Iterable[ServerProcess | None], triton: EmbeddedTriton,
+                    workdir: Path) -> None:
+    """End a benchmark: its clients, its services (SIGTERM, in threads), its Triton, its files."""
+    for closer in closers:
+        if closer is not None:
+            await closer.close()
+    for service in services:
+        if service is not None:
+            await asyncio.to_thread(service.stop)
+    await triton.stop()
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -126,20 +125,12 @@ class Floor:
 
 async def closed_loop(call: Callable[[], Awaitable[None]], concurrency: int, total: int) -> tuple[list[float], float]:
     """`total` calls from `concurrency` tasks; (latency of each, wall time)."""
-    latencies: list[float] = []
-    left = total
+    async def timed() -> float:
+        started = time.perf_counter()
+        await call()
+        return time.perf_counter() - started
 
-    async def one_task() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            started = time.perf_counter()
-            await call()
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one_task() for _ in range(min(concurrency, total))))
-    return latencies, time.perf_counter() - started
+    return await common.closed_loop(timed, concurrency, total)
 
 
 def _cpu_s(proc: psutil.Process | None) -> float:
@@ -291,11 +282,4 @@ async def run(smoke: bool) -> dict[str, Any]:
         common.write_result(NAME, result)
         return result
     finally:
-        for closer in (direct, service, tuned, floor):
-            if closer is not None:
-                await closer.close()
-        for server in (srv, tuned_srv):
-            if server is not None:
-                await asyncio.to_thread(server.stop)
-        await triton.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        await common.shut_down((direct, service, tuned, floor), (srv, tuned_srv), triton, workdir)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -83,21 +82,8 @@ class Direct:
 
 
 async def closed_loop(call, concurrency: int, total: int) -> tuple[list[float], list[int], float]:
-    latencies: list[float] = []
-    held: list[int] = []
-    left = total
-
-    async def worker() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            seconds, h = await call()
-            latencies.append(seconds)
-            held.append(h)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, held, time.perf_counter() - started
+    results, wall = await common.closed_loop(call, concurrency, total)
+    return [r[0] for r in results], [r[1] for r in results], wall
 
 
 async def images(direct: Direct, client: Client, total: int) -> dict[str, Any]:
@@ -204,10 +190,4 @@ async def run(smoke: bool) -> dict[str, Any]:
         common.write_result(NAME, result)
         return result
     finally:
-        for closer in (direct, client):
-            if closer is not None:
-                await closer.close()
-        if srv is not None:
-            await asyncio.to_thread(srv.stop)
-        await triton.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        await common.shut_down((direct, client), (srv,), triton, workdir)

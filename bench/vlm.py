@@ -103,21 +103,6 @@ class Service:
         await self.client.close()
 
 
-async def closed_loop(call, concurrency: int, total: int) -> tuple[list[tuple[float, float, int]], float]:
-    samples: list[tuple[float, float, int]] = []
-    left = total
-
-    async def worker() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            samples.append(await call())
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
-    return samples, time.perf_counter() - started
-
-
 def _stats(samples: list[tuple[float, float, int]], wall: float) -> dict[str, Any]:
     ttfd = common.summary([s[0] for s in samples])
     tokens = sum(s[2] for s in samples)
@@ -148,14 +133,14 @@ async def run(smoke: bool) -> dict[str, Any]:
         direct, service = Direct(triton.grpc_url, image, schema, prompt), Service(srv.target, image)
         paths = {"direct": direct.call, "service": service.call}
         for call in paths.values():
-            await closed_loop(call, 2, 2)
+            await common.closed_loop(call, 2, 2)
         levels = []
         for concurrency, total in (SMOKE if smoke else FULL):
             merged: dict[str, list] = {name: [] for name in paths}
             wall = dict.fromkeys(paths, 0.0)
             for r in range(ROUNDS):
                 for name in (list(paths) if r % 2 == 0 else list(paths)[::-1]):
-                    samples, seconds = await closed_loop(paths[name], concurrency, max(1, total // ROUNDS))
+                    samples, seconds = await common.closed_loop(paths[name], concurrency, max(1, total // ROUNDS))
                     merged[name] += samples
                     wall[name] += seconds
             level = {"concurrency": concurrency, **{n: _stats(merged[n], wall[n]) for n in paths}}
@@ -185,10 +170,4 @@ async def run(smoke: bool) -> dict[str, Any]:
         common.write_result(NAME, result)
         return result
     finally:
-        for closer in (direct, service):
-            if closer is not None:
-                await closer.close()
-        if srv is not None:
-            await asyncio.to_thread(srv.stop)
-        await triton.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        await common.shut_down((direct, service), (srv,), triton, workdir)

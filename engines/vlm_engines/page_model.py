@@ -39,7 +39,11 @@ def _engine_class(name: str) -> type[PageEngine]:
         from vlm_engines.echo import EchoEngine
 
         return EchoEngine
-    raise ValueError(f"unknown engine {name!r}; known engines: ocr, echo")
+    if name == "detector":
+        from vlm_engines.detection import DetectorEngine
+
+        return DetectorEngine
+    raise ValueError(f"unknown engine {name!r}; known engines: ocr, echo, detector")
 
 
 class PageModel:

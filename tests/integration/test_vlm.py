@@ -242,8 +242,16 @@ async def test_two_concurrent_requests_share_a_batch(client, vlm_server):
             domain="image.caption", model="idefics3", images=[pb.ImageInput(data=text_png([f"Picture {i}"]))],
             config=pb.GenerationConfig(max_tokens=200)), timeout=240)
 
+    # A long request first keeps the model's one generate() busy, so the two that follow queue in Triton
+    # together and its dynamic batcher hands both to the next execute() (on a loaded machine two requests sent
+    # "at once" through the service can otherwise reach Triton further apart than its 10 ms window).
+    blocker = asyncio.ensure_future(client.images.Generate(img_pb.ImageServiceGenerateRequest(
+        domain="document.markdown", model="idefics3", images=[pb.ImageInput(data=text_png(["busy"]))],
+        config=pb.GenerationConfig(max_tokens=400)), timeout=240))
+    await asyncio.sleep(0.3)
     before = triton_log(vlm_server).count("generate batch=2 ")
     replies = await asyncio.gather(caption(1), caption(2))
+    await blocker
     assert all(status_name(r.prediction.status) == "completed" for r in replies)
     # The engine logs each generate() call with its number of rows: both requests were one call.
     assert triton_log(vlm_server).count("generate batch=2 ") > before
