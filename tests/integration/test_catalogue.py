@@ -68,8 +68,11 @@ async def test_list_domains_and_list_models_say_which_model_serves_what(client):
     listed = {d.domain: d for d in (await client.hub.ListDomains(hub_pb.ListDomainsRequest())).domains}
     assert list(listed["document.ocr"].models) == ["ocr"] and listed["document.ocr"].served
     assert not listed["document.invoice"].models and not listed["document.invoice"].served
+    detector = next(m for m in models if m.id == "detector")
+    assert detector.ready and set(detector.domains) == {"image.object-detection", "image.person-detection"}
     served = (await client.hub.ListDomains(hub_pb.ListDomainsRequest(served_only=True))).domains
-    assert {d.domain for d in served} == {"document.ocr", "document.markdown"}
+    assert {d.domain for d in served} == {"document.ocr", "document.markdown", "image.object-detection",
+                                          "image.person-detection"}
 
 
 async def test_ocr_and_markdown_answers_validate_against_the_published_schema(client):
@@ -157,3 +160,28 @@ async def test_a_json_schema_is_checked_on_arrival(client):
     # A valid schema, but the OCR engine cannot decode to a schema: said at once, not after retries.
     code, reason, _ = await refused({"type": "object", "properties": {"total": {"type": "number"}}})
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "SCHEMA_NOT_SUPPORTED")
+
+
+def _photo(name: str) -> bytes:
+    import io
+
+    import skimage.data
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(getattr(skimage.data, name)()).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_detections_through_the_service_validate_and_find_the_person(client):
+    for domain in ("image.person-detection", "image.object-detection"):
+        reply = await client.images.Generate(img_pb.ImageServiceGenerateRequest(
+            domain=domain, images=[pb.ImageInput(data=_photo("astronaut"))]), timeout=120)
+        pred = reply.prediction
+        assert status_name(pred.status) == "completed" and pred.model == "detector", pred.error.message
+        answer = response(pred)
+        jsonschema.validate(answer, await schema_of(client, domain))
+        assert any(d["label"] == "person" for d in answer["detections"]), answer
+    code, reason, _ = await rpc_error(client.images.Generate(img_pb.ImageServiceGenerateRequest(
+        domain="image.object-detection", images=[pb.ImageInput(data=_photo("astronaut"))] * 2)))
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "TOO_MANY_PAGES")
