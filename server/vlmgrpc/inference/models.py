@@ -161,4 +161,6 @@ class ModelRegistry:
         served = ", ".join(self.served_domains())
         return failed_precondition(
             "DOMAIN_NOT_SERVED", f"domain {domain!r} is not served by the loaded models "
-            f"({', '.join(self._models)}); they serve {served}", domain=domain, served=served)
+            f"({', '.join(self._models)}); they serve {served}. A vision-language model serves every domain: "
+            "load the transformers model (a local checkpoint) or a Triton vLLM model (see ModelService)",
+            domain=domain, served=served)
