@@ -64,7 +64,7 @@ async def test_triton_gone_past_the_budget_fails_unavailable_never_internal(tmp_
     # An external Triton that nobody restarts: the job waits out its budget, then fails UNAVAILABLE.
     triton = EmbeddedTriton(REPO_ROOT / "triton_models", tmp_path / "triton", models={"ocr": {}})
     await triton.start()
-    srv = ServerProcess(tmp_path / "svc", **TEST_SETTINGS, triton_url=triton.grpc_url, health_poll_s=0.2,
+    srv = ServerProcess(tmp_path / "svc", **TEST_SETTINGS, triton_url=triton.grpc_url, models="ocr", health_poll_s=0.2,
                         triton_unavailable_budget_s=3).start()
     try:
         async with Client(srv.target) as client:
