@@ -5,7 +5,6 @@ assembled in the domain's shape (page by page, or one object per document)."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -60,6 +59,10 @@ class AnswerPlan:
         if self.confidence and isinstance(line.get("confidence"), int | float):
             metadata["confidence"] = confidence_level(line["confidence"])
         return {**line, "text_metadata": metadata}
+
+    def requests(self, elements: int) -> int:
+        """Answers a prediction of `elements` images or pages needs: one per element, or one in all."""
+        return elements if self.page_by_page else 1
 
     def decoding_schema(self) -> dict[str, Any]:
         """What a model that decodes to a schema is asked for: a page entry without the fields the service
@@ -147,10 +150,6 @@ def schema_failure(index: int, problems: list[str], attempts: int) -> ServiceErr
                         f"the model's answer for element {index} broke the schema {attempts} time(s): {first}",
                         {"element": str(index), "attempts": str(attempts)},
                         [(f"response/{p.split(':', 1)[0]}", p.split(": ", 1)[-1]) for p in problems])
-
-
-def schema_digest(schema: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def credits(prices: dict[str, float], domain: str, element_type: str, elements: int) -> int:

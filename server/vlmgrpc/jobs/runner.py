@@ -159,7 +159,7 @@ class Runner:
         plan = answers.plan(self.jobs.catalog, pred)
         run = Pass(plan, self._call(pred, model, plan))
         done = await self.jobs.store.elements(pred.id) if pred.done else {}
-        expected = pred.total if plan.page_by_page else 1
+        expected = plan.requests(pred.total)
         while True:
             run.failures = {}
             await self._pass(pred, handle, run, done, started)
@@ -228,7 +228,7 @@ class Runner:
     async def _answers(self, pred: Prediction, run: Pass, done: dict[int, Any], started: float,
                        stream: AsyncIterator[Answer], saving: list[Awaitable]) -> None:
         jobs, plan = self.jobs, run.plan
-        expected = pred.total if plan.page_by_page else 1
+        expected = plan.requests(pred.total)
         offsets: dict[int, int] = {}
         async for answer in stream:
             if not answer.final:
