@@ -247,14 +247,18 @@ async def test_two_concurrent_requests_share_a_batch(client, vlm_server):
     # "at once" through the service can otherwise reach Triton further apart than its 10 ms window).
     blocker = asyncio.ensure_future(client.images.Generate(img_pb.ImageServiceGenerateRequest(
         domain="document.markdown", model="idefics3", images=[pb.ImageInput(data=text_png(["busy"]))],
-        config=pb.GenerationConfig(max_tokens=400)), timeout=240))
+        config=pb.GenerationConfig(max_tokens=1200)), timeout=240))
     await asyncio.sleep(0.3)
     before = triton_log(vlm_server).count("generate batch=2 ")
     replies = await asyncio.gather(caption(1), caption(2))
     await blocker
     assert all(status_name(r.prediction.status) == "completed" for r in replies)
-    # The engine logs each generate() call with its number of rows: both requests were one call.
-    assert triton_log(vlm_server).count("generate batch=2 ") > before
+    # The engine logs each generate() call with its number of rows once the call returns, which can be just
+    # after its answers reached us: both requests were one call.
+    deadline = time.monotonic() + 10
+    while triton_log(vlm_server).count("generate batch=2 ") <= before:
+        assert time.monotonic() < deadline, "no generate() call with both requests"
+        await asyncio.sleep(0.1)
 
 
 async def test_bad_requests_to_a_vlm_get_clear_errors(client):
