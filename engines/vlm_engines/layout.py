@@ -1,7 +1,8 @@
 """Reading order and Markdown from OCR lines (pure Python, no OCR dependency)."""
 
-from dataclasses import dataclass
 from statistics import median
+
+from .page import Line
 
 # Same row: vertical centres closer than this fraction of the (mean) line height.
 SAME_ROW = 0.5
@@ -10,24 +11,6 @@ PARAGRAPH_GAP = 1.0
 # Headings: row height relative to the median line height.
 HEADING_2 = 1.35
 HEADING_1 = 1.8
-
-
-@dataclass(frozen=True)
-class Line:
-    text: str
-    confidence: float
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    @property
-    def height(self) -> float:
-        return self.y1 - self.y0
-
-    @property
-    def cy(self) -> float:
-        return (self.y0 + self.y1) / 2
 
 
 def rows(lines: list[Line]) -> list[list[Line]]:
