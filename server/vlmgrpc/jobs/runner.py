@@ -188,6 +188,10 @@ class Runner:
                 config["json_schema"] = schema
             if model.chat_template is not None:
                 chat_prompt = model.chat_template.render(prompt, 1 if plan.page_by_page else pred.total)
+        elif not plan.page_by_page and not plan.custom:
+            # A page model that answers a structured domain (the CPU extractor) fills the published schema,
+            # grounding fields included when asked: it is told which, rather than keeping its own copy.
+            config["json_schema"] = plan.decoding_schema()
         return Call(model=model.id, protocol=model.protocol, domain=pred.domain, config=config, prompt=prompt,
                     batched=model.batched, generative=model.generative, chat_prompt=chat_prompt)
 

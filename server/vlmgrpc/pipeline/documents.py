@@ -10,6 +10,7 @@ import pymupdf
 from PIL import Image
 
 from vlmgrpc.errors import invalid
+from vlmgrpc.pipeline.text_layer import text_layer
 
 
 def inspect_pdf(path: str, max_pages: int, field_path: str) -> int:
@@ -42,8 +43,8 @@ def _open(path: str) -> pymupdf.Document:
 
 
 def render_page(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
-    """Render one page to PNG and return it with the page's text layer. MuPDF's own errors become
-    INVALID_PDF here: they cannot cross back from the worker process (not picklable)."""
+    """Render one page (lossless TIFF, or its own scan) and return it with its text layer (text_layer.py).
+    MuPDF's own errors become INVALID_PDF here: they cannot cross back from the worker process (not picklable)."""
     try:
         return _render(path, index, dpi, max_pixels)
     except Exception as exc:
@@ -55,7 +56,7 @@ def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, st
     page = _open(path)[index]
     scan = _scan(page, max_pixels)
     if scan is not None:  # a scanned page: its own image, neither rendered nor encoded again
-        return scan, page.get_text()
+        return scan, text_layer(page)
     zoom = dpi / 72
     width, height = page.rect.width * zoom, page.rect.height * zoom
     if width * height > max_pixels:  # a huge page is rendered smaller, not refused
@@ -64,7 +65,7 @@ def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, st
     while pix.width * pix.height > max_pixels:  # MuPDF rounds the pixel size up
         zoom *= 0.995 * (max_pixels / (pix.width * pix.height)) ** 0.5
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-    return encode(pix), page.get_text()
+    return encode(pix), text_layer(page)
 
 
 def encode(pix: pymupdf.Pixmap) -> bytes:
