@@ -8,6 +8,7 @@ Contract: triton_models/README.md.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import triton_python_backend_utils as pb_utils
@@ -19,14 +20,32 @@ from vlm_engines.requests import FINAL, RequestError
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 
 
+# What an engine answers: the `result`, or (result, facts) where facts (the page's size as read, timings)
+# ride beside the result and win over the size of the image as sent (a page turned upright swaps them).
+Answer = dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]
+
+
 class PageEngine(Protocol):
     DOMAINS: tuple[str, ...]
 
     def __init__(self, params: dict[str, str]) -> None: ...
 
-    def run(self, image: Image.Image, domain: str, config: dict[str, Any], text_hint: str) -> dict[str, Any]:
-        """Return the `result` object for one RGB page; raise ValueError for bad per-request input."""
+    def run(self, image: Image.Image, domain: str, config: dict[str, Any], text_hint: str) -> Answer:
+        """Answer one RGB page; raise RequestError for bad per-request input."""
         ...
+
+
+class DocumentEngine(PageEngine, Protocol):
+    """An engine that also answers some domains (DOCUMENT_DOMAINS) once for all pages of a request."""
+
+    DOCUMENT_DOMAINS: tuple[str, ...]
+
+    def run_document(self, images: list[Image.Image], domain: str, config: dict[str, Any],
+                     hints: list[str], cancelled: Callable[[], bool]) -> Answer: ...
+
+
+def _split(answer: Answer) -> tuple[dict[str, Any], dict[str, Any]]:
+    return answer if isinstance(answer, tuple) else (answer, {})
 
 
 def _engine_class(name: str) -> type[PageEngine]:
@@ -35,6 +54,10 @@ def _engine_class(name: str) -> type[PageEngine]:
         from vlm_engines.ocr import OcrEngine
 
         return OcrEngine
+    if name == "document":
+        from vlm_engines.document import DocumentEngine
+
+        return DocumentEngine
     if name == "echo":
         from vlm_engines.echo import EchoEngine
 
@@ -43,7 +66,7 @@ def _engine_class(name: str) -> type[PageEngine]:
         from vlm_engines.detection import DetectorEngine
 
         return DetectorEngine
-    raise ValueError(f"unknown engine {name!r}; known engines: ocr, echo, detector")
+    raise ValueError(f"unknown engine {name!r}; known engines: document, ocr, echo, detector")
 
 
 class PageModel:
@@ -91,15 +114,29 @@ class PageModel:
         opened = req.images(request)
         config = req.parse_config(req.one_string(request, "CONFIG"), req.one_string(request, "PROMPT"))
         hints = req.text_hints(request, len(opened))
+        if domain in getattr(self.engine, "DOCUMENT_DOMAINS", ()):
+            self._serve_document(request, sender, domain, config, opened, hints)
+            return
         for i, img in enumerate(opened):
             if request.is_cancelled():
                 pb_utils.Logger.log_info(f"{self.model_name}: request cancelled after {i} of {len(opened)} images")
                 raise RequestError("CANCELLED", f"request cancelled after {i} of {len(opened)} images", "CANCELLED")
             page = req.load_rgb(img, i)
-            result = self.engine.run(page, domain, config, hints[i])
-            body = {"index": i, "width": page.width, "height": page.height, "result": result}
+            result, facts = _split(self.engine.run(page, domain, config, hints[i]))
+            body = {"width": page.width, "height": page.height, **facts, "index": i, "result": result}
             # FINAL rides on the last data response: aio clients never see a flags-only final.
             sender.send(req.response(body), flags=FINAL if i == len(opened) - 1 else 0)
+
+    def _serve_document(self, request, sender, domain, config, opened, hints) -> None:
+        """One answer for every page together (a structured domain)."""
+        pages = []
+        for i, img in enumerate(opened):
+            if request.is_cancelled():
+                raise RequestError("CANCELLED", f"request cancelled after reading {i} of {len(opened)} images",
+                                   "CANCELLED")
+            pages.append(req.load_rgb(img, i))
+        result, facts = _split(self.engine.run_document(pages, domain, config, hints, request.is_cancelled))
+        sender.send(req.response({**facts, "index": 0, "result": result}), flags=FINAL)
 
     def finalize(self) -> None:
         self.engine = None

@@ -1,4 +1,4 @@
-"""The `ocr` Triton model on a real embedded tritonserver (CPU), called over gRPC streaming."""
+"""The `ocr` Triton model (the CPU document engine) on a real embedded tritonserver, called over gRPC streaming."""
 
 import asyncio
 import io
@@ -89,7 +89,9 @@ async def client(triton):
 
 async def test_config_announces_domains(client):
     config = await client.get_model_config(MODEL, as_json=True)
-    assert config["config"]["parameters"]["domains"]["string_value"] == "document.ocr,document.markdown"
+    domains = config["config"]["parameters"]["domains"]["string_value"].split(",")
+    assert domains[:2] == ["document.ocr", "document.markdown"]
+    assert {"document.invoice", "document.receipt", "document.bank-statement", "document.presentation"} <= set(domains)
 
 
 async def test_ocr_reads_text_with_normalised_boxes(client):
@@ -151,10 +153,16 @@ async def test_blank_page_gives_empty_results(client):
 
 
 async def test_unserved_domain_is_refused(client):
-    responses, error = await infer(client, [render([("Hello", 32)])], "document.invoice")
+    responses, error = await infer(client, [render([("Hello", 32)])], "image.caption")
     assert responses == []
     assert error.startswith("DOMAIN_NOT_SERVED: ")
-    assert "document.invoice" in error and "document.ocr" in error
+    assert "image.caption" in error and "document.ocr" in error
+
+
+async def test_a_structured_domain_needs_the_schema_to_fill(client):
+    responses, error = await infer(client, [render([("Invoice No: 42", 32)])], "document.invoice")
+    assert responses == []
+    assert error.startswith("MISSING_INPUT: ") and "json_schema" in error
 
 
 async def test_corrupt_image_is_invalid(client):
@@ -203,10 +211,12 @@ async def test_load_fails_when_domains_disagree_with_engine(tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(REPO / MODEL, repo / MODEL, ignore=shutil.ignore_patterns("__pycache__"))
     config = repo / MODEL / "config.pbtxt"
-    config.write_text(config.read_text().replace("document.ocr,document.markdown", "document.ocr,document.invoice"))
+    text = config.read_text()
+    served = text.split('key: "domains"')[1].split('"')[1]
+    config.write_text(text.replace(served, "document.ocr,image.caption"))
     server = EmbeddedTriton(repo, tmp_path / "work", startup_timeout_s=60)
     try:
-        with pytest.raises(TritonStartError, match="disagrees with engine 'ocr'"):
+        with pytest.raises(TritonStartError, match="disagrees with engine 'document'"):
             await server.start()
     finally:
         await server.stop()
