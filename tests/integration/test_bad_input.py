@@ -58,7 +58,7 @@ CASES = {
     "unknown domain": (lambda c: c.images.Generate(image_request(text_png(["x"]), domain="no.such-domain")),
                        INVALID, "UNKNOWN_DOMAIN", "domain"),
     "domain the engine does not serve": (
-        lambda c: c.images.Generate(image_request(text_png(["x"]), domain="document.invoice")),
+        lambda c: c.images.Generate(image_request(text_png(["x"]), domain="image.caption")),
         grpc.StatusCode.FAILED_PRECONDITION, "DOMAIN_NOT_SERVED", None),
     "no images": (lambda c: c.images.Generate(img_pb.ImageServiceGenerateRequest(domain="document.ocr")),
                   INVALID, "MISSING_INPUT", "images"),
@@ -88,7 +88,7 @@ async def test_bad_request_is_refused_with_a_reason(client, case):
 
 async def test_unserved_domain_names_what_is_served(client):
     try:
-        await client.images.Generate(image_request(text_png(["x"]), domain="document.invoice"))
+        await client.images.Generate(image_request(text_png(["x"]), domain="image.caption"))
     except grpc.aio.AioRpcError as err:
         assert "document.ocr" in err.details() and "document.markdown" in err.details()
     else:

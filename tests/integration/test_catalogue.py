@@ -63,16 +63,16 @@ async def test_every_seed_and_hub_domain_is_listed_with_a_valid_schema(client):
 async def test_list_domains_and_list_models_say_which_model_serves_what(client):
     models = (await client.models.ListModels(model_pb.ListModelsRequest())).models
     ocr = next(m for m in models if m.id == "ocr")
-    assert ocr.ready and ocr.engine == "ocr" and ocr.protocol == "vlmgrpc" and not ocr.follows_json_schema
-    assert set(ocr.domains) == {"document.ocr", "document.markdown"}
+    assert ocr.ready and ocr.engine == "document" and ocr.protocol == "vlmgrpc" and not ocr.follows_json_schema
+    assert {"document.ocr", "document.markdown", "document.invoice", "document.presentation"} <= set(ocr.domains)
     listed = {d.domain: d for d in (await client.hub.ListDomains(hub_pb.ListDomainsRequest())).domains}
     assert list(listed["document.ocr"].models) == ["ocr"] and listed["document.ocr"].served
-    assert not listed["document.invoice"].models and not listed["document.invoice"].served
+    assert list(listed["document.invoice"].models) == ["ocr"] and listed["document.invoice"].served
+    assert not listed["image.caption"].models and not listed["image.caption"].served
     detector = next(m for m in models if m.id == "detector")
     assert detector.ready and set(detector.domains) == {"image.object-detection", "image.person-detection"}
     served = (await client.hub.ListDomains(hub_pb.ListDomainsRequest(served_only=True))).domains
-    assert {d.domain for d in served} == {"document.ocr", "document.markdown", "image.object-detection",
-                                          "image.person-detection"}
+    assert {d.domain for d in served} == {*ocr.domains, "image.object-detection", "image.person-detection"}
 
 
 async def test_ocr_and_markdown_answers_validate_against_the_published_schema(client):
@@ -135,7 +135,7 @@ async def test_a_request_naming_a_model(client):
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN_MODEL")
     assert violations[0][0] == "model" and "ocr" in violations[0][1]
     code, reason, _ = await rpc_error(client.images.Generate(img_pb.ImageServiceGenerateRequest(
-        domain="document.invoice", images=image, model="ocr")))
+        domain="image.caption", images=image, model="ocr")))
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "DOMAIN_NOT_SERVED")
 
 

@@ -90,7 +90,7 @@ async def test_models_are_listed_with_what_they_serve(client):
     assert models["vllm_llava"].protocol == "vllm" and models["llava"].engine == "transformers"
     domains = {d.domain: d for d in (await client.hub.ListDomains(hub_pb.ListDomainsRequest())).domains}
     assert list(domains["document.ocr"].models)[0] == "ocr"  # the OCR engine first: settings order
-    assert list(domains["document.invoice"].models) == [*FAMILIES, "vllm_llava"]
+    assert list(domains["document.invoice"].models) == ["ocr", *FAMILIES, "vllm_llava"]  # the CPU extractor too
 
 
 @pytest.mark.parametrize("model", [*FAMILIES, "vllm_llava"])
