@@ -36,9 +36,15 @@ def reading_order(lines: list[Line]) -> list[Line]:
     return [line for row in rows(lines) for line in row]
 
 
+BULLETS = ("- ", "* ", "+ ", "• ", "● ", "▪ ", "◦ ", "– ")
+
+
 def _escape(text: str) -> str:
-    # OCR text that starts like Markdown syntax must not turn into a heading or list by accident.
-    return "\\" + text if text[:1] in "#>" or text[:2] in ("- ", "* ", "+ ") else text
+    # A printed bullet is a list item; other text that starts like Markdown syntax must not turn into a heading
+    # or quote by accident.
+    if text[:2] in BULLETS:
+        return "- " + text[2:].lstrip()
+    return "\\" + text if text[:1] in "#>" else text
 
 
 def to_markdown(lines: list[Line], line_height: float | None = None) -> str:

@@ -32,6 +32,8 @@ PROSE_KINDS = ("text", "reference")
 # text measures 1.7x), and the layout model already said it is a title.
 TITLE_H1 = HEADING_2
 TITLE_MIN = 1.15
+# Headers and footers are dropped only inside this fraction of the page height at its top or bottom.
+RUNNING_MARGIN = 0.12
 # Columns: a vertical gap between blocks at least this wide (fraction of the page width).
 GUTTER = 0.01
 # A caption belongs to a table or figure at most this far above or below it (fraction of the page height).
@@ -77,6 +79,9 @@ def page_markdown(page: PageContent) -> dict[str, Any]:
     body = median(prose) if prose else 1.0
     blocks += _loose_blocks(loose, body)
     _attach_captions(blocks, page.height)
+    for block in blocks:
+        if block.kind in DROPPED_KINDS and not _running_head(block, body, page.height):
+            block.kind = "title" if block.lines and _tallest(block) >= TITLE_MIN * body else "text"
     blocks = [b for b in blocks if b.kind not in DROPPED_KINDS and b.kind not in CAPTION_KINDS]
     order = block_order([b.text_box() for b in blocks], GUTTER * page.width)
     parts: list[str] = []
@@ -98,6 +103,17 @@ def page_markdown(page: PageContent) -> dict[str, Any]:
         elif block.lines:
             parts.append(to_markdown(block.lines, line_height=body))
     return {"content": "\n\n".join(parts), "tables": tables, "figures": figures}
+
+
+def _tallest(block: Block) -> float:
+    return max(ln.height for ln in block.lines)
+
+
+def _running_head(block: Block, body: float, page_height: float) -> bool:
+    """A header or footer worth dropping: small print in the page's top or bottom margin. The layout model also
+    calls a slide's title a header; that stays."""
+    in_margin = block.y1 <= RUNNING_MARGIN * page_height or block.y0 >= (1 - RUNNING_MARGIN) * page_height
+    return in_margin and (not block.lines or _tallest(block) < TITLE_MIN * body)
 
 
 def _body_sized_paragraph(block: Block, body: float) -> bool:

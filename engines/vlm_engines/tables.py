@@ -11,6 +11,7 @@ post-processing are rapid-table's own."""
 from __future__ import annotations
 
 from bisect import bisect
+from dataclasses import replace
 from pathlib import Path
 from statistics import median
 
@@ -115,7 +116,26 @@ def grid_of(region: Region, boxes: np.ndarray, logic: list[list[int]], lines: li
             x1, y1 = max(x1, *(ln.x1 for ln in cell_lines)), max(y1, *(ln.y1 for ln in cell_lines))
         text = " ".join(ln.text for row in rows(cell_lines) for ln in row)
         cells.append(Cell(text, r0, c0, x0, y0, x1, y1, rowspan=r1 - r0 + 1, colspan=c1 - c0 + 1))
+    cells, n_cols = drop_empty_columns(cells, n_cols)
     return TableGrid(tuple(cells), n_rows, n_cols, region.x0, region.y0, region.x1, region.y1)
+
+
+def drop_empty_columns(cells: list[Cell], n_cols: int) -> tuple[list[Cell], int]:
+    """Without the columns no text starts in: the model splits a wide column (a long description) in two,
+    and the empty half would become a nameless column in every row."""
+    used = {c.col for c in cells if c.text}
+    empty = [k for k in range(n_cols) if k not in used]
+    if not empty or len(empty) == n_cols:
+        return cells, n_cols
+    out = []
+    for cell in cells:
+        first, last = cell.col, cell.col + cell.colspan - 1
+        kept = [k for k in range(first, last + 1) if k not in empty]
+        if not kept:
+            continue  # an empty cell of a dropped column
+        shift = sum(1 for k in empty if k < kept[0])
+        out.append(replace(cell, col=kept[0] - shift, colspan=len(kept)))
+    return out, n_cols - len(empty)
 
 
 def _grid_lines(spans: list[tuple[int, int, float, float]], n: int, start: float, end: float) -> list[float]:
