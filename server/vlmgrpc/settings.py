@@ -93,6 +93,19 @@ class Settings(BaseSettings):
     url_fetch_timeout_s: float = 30.0
     allow_private_urls: bool = Field(False, description="let URL inputs and callbacks reach private addresses")
 
+    # --- Office documents (doc, docx, xls, xlsx, ppt, pptx, odt, ods, odp): converted to PDF by LibreOffice
+    soffice_path: str = Field("soffice", description="LibreOffice's soffice, a path or a name looked up on PATH; "
+                              "without it Office documents are refused with OFFICE_CONVERTER_MISSING")
+    office_timeout_s: float = Field(60.0, gt=0, description="longest one conversion may take; then its process "
+                                    "group is killed and the document refused (OFFICE_CONVERSION_TIMEOUT)")
+    office_memory_bytes: int = Field(2048 * MiB, ge=256 * MiB, description="address-space limit (RLIMIT_AS) of "
+                                     "one conversion; LibreOffice itself starts in about 256 MiB")
+    office_workers: int = Field(2, ge=1, description="conversions at once (one LibreOffice process each); more "
+                                "wait their turn")
+    office_isolate_network: bool = Field(True, description="run each conversion in a network namespace of its "
+                                         "own (unshare --net), so links in a document reach nothing; where the "
+                                         "kernel refuses one, conversions run without it (logged)")
+
     # --- callbacks
     callback_secret: str = Field("", description="HMAC-SHA256 key for X-VLMRun-Signature")
     callback_attempts: int = 5

@@ -57,6 +57,7 @@ class InputRef(BaseModel):
     inline: bool = False  # the bytes are in the store, committed with the prediction
     url: str | None = None
     media_type: str = ""  # sniffed: image/png, application/pdf, ... ("" for URLs until fetched)
+    converted_from: str = ""  # an Office document kept as its PDF: the type it arrived as (e.g. a docx's)
 
 
 def utcnow() -> datetime:

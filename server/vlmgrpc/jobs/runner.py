@@ -156,6 +156,8 @@ class Runner:
         model = self.jobs.models.get(pred.model)
         if model is None:
             raise unavailable("MODEL_NOT_READY", f"model {pred.model!r} is not loaded any more")
+        if pred.kind is Kind.DOCUMENT and pred.inputs[0].blob is None:
+            await self._fetch_document(pred)  # first: how many pages to ask for is known only then
         plan = answers.plan(self.jobs.catalog, pred)
         run = Pass(plan, self._call(pred, model, plan))
         done = await self.jobs.store.elements(pred.id) if pred.done else {}
@@ -171,6 +173,20 @@ class Runner:
                     raise answers.schema_failure(index, problems, run.attempts[index])
             log.info("prediction %s: asking again for %d answer(s) that broke the schema", pred.id, len(run.failures))
         return (plan, done) if len(done) >= expected else None
+
+    async def _fetch_document(self, pred: Prediction) -> None:
+        """A URL document: fetch it once and keep it like uploaded bytes (an Office document as its PDF)."""
+        settings, ref = self.settings, pred.inputs[0]
+        data = await fetch.fetch(ref.url or "", max_bytes=settings.max_document_bytes,
+                                 timeout_s=settings.url_fetch_timeout_s,
+                                 allow_private=settings.allow_private_urls, field_path="document.url")
+        rel = await self.jobs.blobs.write(f"inputs/{pred.id}/0", data)
+        total, kept = await self.jobs.check_blob(pred.kind, pred.config, rel, sniff.media_type(data), "document.url")
+        async with self.jobs.lock(pred.id):
+            ref = ref.model_copy(update={"blob": rel, "media_type": kept.media_type,
+                                         "converted_from": kept.converted_from})
+            pred.inputs, pred.total = [ref], total  # replaced, not mutated: events hold shallow copies
+            await self.jobs.save(pred, EventType.PROGRESS)
 
     def _call(self, pred: Prediction, model: ModelInfo, plan: AnswerPlan) -> Call:
         """What the model is asked: for schema-following models, instructions built from the schema (or free
@@ -293,17 +309,6 @@ class Runner:
                 yield element
             return
         ref = pred.inputs[0]
-        if ref.blob is None:  # a URL document: fetch it once and keep it like uploaded bytes
-            data = await fetch.fetch(ref.url or "", max_bytes=settings.max_document_bytes,
-                                     timeout_s=settings.url_fetch_timeout_s,
-                                     allow_private=settings.allow_private_urls, field_path="document.url")
-            rel = await blobs.write(f"inputs/{pred.id}/0", data)
-            media = sniff.media_type(data)
-            total = await self.jobs.check_blob(pred.kind, pred.config, rel, media, "document.url")
-            async with self.jobs.lock(pred.id):
-                ref = ref.model_copy(update={"blob": rel, "media_type": media})
-                pred.inputs, pred.total = [ref], total  # replaced, not mutated: events hold shallow copies
-                await self.jobs.save(pred, EventType.PROGRESS)
         path = blobs.path(ref.blob)
         if ref.media_type == sniff.PDF:
             indices = pred.config.get("page_indices") or range(pred.total)

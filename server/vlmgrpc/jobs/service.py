@@ -29,8 +29,9 @@ from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.files import FileStore
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status, check_transition, utcnow
 from vlmgrpc.jobs.store import Cursor, Delta, Event, EventType, Store
-from vlmgrpc.pipeline import sniff
+from vlmgrpc.pipeline import office, sniff
 from vlmgrpc.pipeline.images import check_image
+from vlmgrpc.pipeline.libreoffice import OfficeConverter
 from vlmgrpc.pipeline.render import Renderer
 from vlmgrpc.schemas import PAGE_DOMAINS
 from vlmgrpc.settings import Settings
@@ -140,6 +141,10 @@ class JobService:
         self.bus = bus
         self.catalog = catalog
         self.renderer = renderer
+        self.office = OfficeConverter(settings.soffice_path, settings.office_timeout_s, settings.office_memory_bytes,
+                                      settings.office_workers, settings.office_isolate_network)
+        if self.office.available() is None:
+            log.warning("LibreOffice (%s) is not installed: Office documents will be refused", settings.soffice_path)
         self.gateway = gateway
         self.models = models
         self.dispatch = Dispatch(settings.queue_size)
@@ -290,8 +295,9 @@ class JobService:
             if raw.file_id:
                 record = await self.files.get(sub.owner, raw.file_id)
                 await self.blobs.link(record.blob, rel)
-                refs.append(InputRef(blob=rel, media_type=record.detected_type))
-                total += await self.check_blob(sub.kind, sub.config, rel, record.detected_type, f"{where}.file_id")
+                count, ref = await self.check_blob(sub.kind, sub.config, rel, record.detected_type, f"{where}.file_id")
+                refs.append(ref)
+                total += count
                 continue
             data = raw.data or b""
             media = sniff.media_type(data)
@@ -308,9 +314,10 @@ class JobService:
                 self.recent_inputs.put(rel, data)
                 total += 1
             else:
-                refs.append(InputRef(blob=rel, media_type=media))
                 await self.blobs.write(rel, data)
-                total += await self.check_blob(sub.kind, sub.config, rel, media, f"{where}.data")
+                count, ref = await self.check_blob(sub.kind, sub.config, rel, media, f"{where}.data")
+                refs.append(ref)
+                total += count
         return refs, total, inline
 
     async def held_input(self, pred: Prediction, index: int) -> bytes | None:
@@ -326,10 +333,19 @@ class JobService:
         check_image(data, self.settings.max_image_pixels, where)
         self.blobs.write_sync(rel, data)
 
-    async def check_blob(self, kind: Kind, config: dict, rel: str, media: str, where: str) -> int:
-        """Check stored input bytes; return how many elements they hold. Bad bytes are removed."""
+    async def check_blob(self, kind: Kind, config: dict, rel: str, media: str, where: str) -> tuple[int, InputRef]:
+        """Check stored input bytes; return how many elements they hold and the input as kept. An Office document
+        is kept as the PDF LibreOffice made of it, so neither a restart nor a re-run converts it again. Bad bytes
+        are removed."""
         path = self.blobs.path(rel)
+        ref = InputRef(blob=rel, media_type=media)
         try:
+            if kind is Kind.DOCUMENT and media != sniff.PDF and not sniff.is_image(media):
+                # Inspected from the file: an upload's type was sniffed from its first bytes only.
+                original = await self.office.to_pdf(path, where)
+                if original:
+                    media = sniff.PDF
+                    ref = InputRef(blob=rel, media_type=media, converted_from=original)
             if kind is Kind.DOCUMENT and media == sniff.PDF:
                 pages = await self.renderer.inspect(str(path), self.settings.max_pages, where)
                 wanted = config.get("page_indices") or []
@@ -338,9 +354,10 @@ class JobService:
                     raise ServiceError(Code.INVALID_ARGUMENT, "PAGE_OUT_OF_RANGE",
                                        f"page_indices {out_of_range} are beyond the document's {pages} pages",
                                        {"pages": str(pages)}, [("config.page_indices", "beyond the last page")])
-                return len(wanted) or pages
+                return len(wanted) or pages, ref
             if not sniff.is_image(media):
-                expected = "a PDF or an image" if kind is Kind.DOCUMENT else "an image"
+                expected = (f"a PDF, an Office document ({office.NAMES}) or an image" if kind is Kind.DOCUMENT
+                            else "an image")
                 raise ServiceError(Code.INVALID_ARGUMENT, "UNSUPPORTED_MEDIA_TYPE",
                                    f"the bytes are not {expected} (detected {media})", {"detected": media},
                                    [(where, f"expected {expected}")])
@@ -350,7 +367,7 @@ class JobService:
                                    {"max_bytes": str(limit)}, [(where, "too large")])
             data = await self.blobs.read(rel)
             await asyncio.to_thread(check_image, data, self.settings.max_image_pixels, where)
-            return 1
+            return 1, ref
         except ServiceError:
             await self.blobs.remove(rel.rsplit("/", 1)[0])
             raise

@@ -1,9 +1,13 @@
-"""What bytes are, from their first bytes (never from the caller's claim)."""
+"""What bytes are, from their content (never from the caller's claim): the first bytes, and for Office documents
+their container's directory (pipeline/office.py)."""
 
 from __future__ import annotations
 
+from vlmgrpc.pipeline import office
+
 PDF = "application/pdf"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/tiff", "image/bmp")
+OFFICE_TYPES = office.TYPES  # converted to PDF when accepted (document inputs only)
 
 
 def media_type(data: bytes) -> str:
@@ -22,7 +26,9 @@ def media_type(data: bytes) -> str:
         return "image/tiff"
     if head[:2] == b"BM":
         return "image/bmp"
-    return "application/octet-stream"
+    # A ZIP or a compound file: only its directory tells a docx from any ZIP. From the first bytes alone (an
+    # upload's head) a compound file is application/x-ole-storage and a ZIP octet-stream until inspected whole.
+    return office.sniff(data) or "application/octet-stream"
 
 
 def is_image(kind: str) -> bool:
