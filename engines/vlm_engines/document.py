@@ -104,6 +104,7 @@ class DocumentEngine:
             if cancelled():  # a long document is read for seconds: stop between pages
                 raise RequestError("CANCELLED", f"request cancelled after {i} of {len(images)} pages", "CANCELLED")
             pages.append(self.read(image, i, hint, clock, layout=True))
+        placeholders: list[str] = []
         if domain == "document.presentation":
             result = clock.time("markdown", presentation, pages)
         else:
@@ -111,11 +112,12 @@ class DocumentEngine:
             if not isinstance(schema, dict):
                 raise RequestError("MISSING_INPUT", f"domain {domain} is filled from CONFIG.json_schema, which is "
                                    "missing")
-            from .extract import extract
+            from .extract import extract_with_report
 
-            result = clock.time("extract", extract, schema, pages)
+            extraction = clock.time("extract", extract_with_report, schema, pages)
+            result, placeholders = extraction.value, extraction.placeholders
         return result, {"pages": len(pages), "text_layer_pages": sum(p.text_layer for p in pages),
-                        "stages": clock.seconds}
+                        "placeholders": placeholders, "stages": clock.seconds}
 
 
 def facts(page: PageContent, clock: Stopwatch) -> dict[str, Any]:
