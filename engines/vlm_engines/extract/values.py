@@ -63,6 +63,8 @@ def _semantic(name: str, kind: str, fmt: str | None, description: str) -> str:
             return "last4"
         if "two-letter" in text and "state" in text:
             return "state_code"
+        if words & {"id", "number", "no", "num"} and not words & {"name", "type"}:
+            return "identifier"
     if node.kind in ("number", "integer") and ("percentage" in words or "percent" in words or "rate" in words
                                               and "tax" in words):
         return "percent"
@@ -113,6 +115,12 @@ def _parse(text: str, name: str, node: Node, ctx: ReadContext) -> Any:
         return m.group(1) if m else None
     if kind == "state_code":
         return us_states.code(text)
+    if kind == "identifier":
+        # An invoice number, account number or ID has a digit: "Invoice payment ORION LTD" is not one.
+        # Nor is an amount ("3,738.92") printed after the word "invoice".
+        first = text.split()[0] if text.split() else ""
+        amount = re.fullmatch(r"[-+]?[$€£]?\d{1,3}([.,\s]\d{3})*[.,]\d{2}", first)
+        return text if any(ch.isdigit() for ch in first) and not amount else None
     if node.kind == "string":
         return text if len(text) >= max(node.min_length, 1) else None
     return None
