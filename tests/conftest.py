@@ -28,12 +28,19 @@ def text_png(lines: list[str], size: tuple[int, int] = (900, 320), font_size: in
     return out.getvalue()
 
 
-def pdf(pages: int, *, password: str = "") -> bytes:
+def pdf(pages: int, *, password: str = "", scanned: bool = False) -> bytes:
+    """Small text pages. `scanned`: each page is only a picture of its text (no text layer), so the engine
+    reads it by OCR (tens of ms a page) instead of from its text layer (about a millisecond)."""
     doc = pymupdf.open()
     for i in range(pages):
         page = doc.new_page(width=420, height=300)  # small pages: fast to render and to OCR
         page.insert_text((40, 80), f"Page {i + 1} heading", fontsize=22)
         page.insert_text((40, 140), f"Body line number {i + 1}", fontsize=14)
+        if scanned:
+            picture = page.get_pixmap(dpi=150).tobytes("jpeg")
+            page.add_redact_annot(page.rect)
+            page.apply_redactions()
+            page.insert_image(page.rect, stream=picture)
     kwargs = {}
     if password:
         kwargs = {"encryption": pymupdf.PDF_ENCRYPT_AES_256, "owner_pw": password, "user_pw": password}

@@ -27,7 +27,7 @@ async def client(server):
 
 async def submit_pdf(client: Client, pages: int, request_id: str = "", data: bytes = b"") -> pb.Prediction:
     reply = await client.documents.Generate(doc_pb.DocumentServiceGenerateRequest(
-        id=request_id, domain="document.ocr", document=pb.DocumentInput(data=data or pdf(pages))))
+        id=request_id, domain="document.ocr", document=pb.DocumentInput(data=data or pdf(pages, scanned=True))))
     return reply.prediction
 
 
@@ -79,7 +79,7 @@ async def test_restart_with_queued_jobs_completes_them(tmp_path, how):
     srv = ServerProcess(tmp_path / "restart", **{**TEST_SETTINGS, "shutdown_grace_s": 0.5}, workers=1).start()
     try:
         async with Client(srv.target) as client:
-            documents = [pdf(3) for _ in range(3)]
+            documents = [pdf(3, scanned=True) for _ in range(3)]
             preds = [await submit_pdf(client, 3, f"restart-{i}", doc) for i, doc in enumerate(documents)]
             await wait_for(client, preds[0].id, lambda p: p.progress.done >= 1)
         srv.stop(how)
