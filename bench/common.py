@@ -36,7 +36,7 @@ def model_repository(dest: Path) -> Path:
     (echo / "1").exists() or (echo / "1").symlink_to(OCR_MODEL / "1")
     config = (OCR_MODEL / "config.pbtxt").read_text()
     config = config.replace('name: "ocr"', 'name: "echo"')
-    config = re.sub(r'(key: "engine"\s*value \{ string_value: )"ocr"', r'\1"echo"', config)
+    config = re.sub(r'(key: "engine"\s*value \{ string_value: )"[^"]*"', r'\1"echo"', config)
     config = re.sub(r'(key: "domains"\s*value \{ string_value: )"[^"]*"', r'\1"bench.echo"', config)
     # OCR's small in-flight bound protects fairness for seconds-long pages; echo answers in microseconds.
     config = re.sub(r'(key: "max_in_flight"\s*value \{ string_value: )"\d+"', r'\1"64"', config)

@@ -13,7 +13,8 @@ import time
 from bench import common
 from bench.common import RESULTS
 
-BENCHMARKS = ("gateway", "saturation", "vlm", "detection", "documents", "fanout", "upload", "ocr_accuracy")
+BENCHMARKS = ("gateway", "saturation", "vlm", "detection", "documents", "fanout", "upload", "ocr_accuracy",
+              "cpu_documents")
 
 
 def main() -> None:
