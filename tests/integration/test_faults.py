@@ -38,7 +38,7 @@ def triton_pid(data_dir) -> int:
 
 async def submit_pdf(client: Client, pages: int) -> pb.Prediction:
     return (await client.documents.Generate(doc_pb.DocumentServiceGenerateRequest(
-        domain="document.ocr", document=pb.DocumentInput(data=pdf(pages))))).prediction
+        domain="document.ocr", document=pb.DocumentInput(data=pdf(pages, scanned=True))))).prediction
 
 
 async def test_triton_killed_mid_job_health_drops_and_the_job_completes(tmp_path):
