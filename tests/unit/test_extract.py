@@ -451,6 +451,116 @@ def test_no_metadata_without_grounding():
     assert not [k for k in value if k.endswith("_metadata")]
 
 
+# --- line items from the lines, totals, unlabelled parties ---------------------------------------------------
+
+
+def row_lines(cells: list[tuple[str, float]], y: float, h: float = 20) -> list[Line]:
+    """One table row as OCR reads it: each cell a line starting at its x."""
+    return [line(text, x, y, h) for text, x in cells if text]
+
+
+def scanned_invoice() -> PageContent:
+    """No table found (a scan), the header row and the totals as plain lines; the issuer's contacts unlabelled;
+    the OCR read one cell's separators wrong (`8.725.42`) and merged two cells (`3 8.48`)."""
+    columns = [60, 560, 660, 780]
+    lines = [line("Northwind Traders Ltd", 60, 40, h=36), line("12 Market Street", 60, 84),
+             line("Springfield, IL 62704", 60, 108), line("+1 (217) 555-0134", 60, 132),
+             line("billing@northwind.com", 60, 156),
+             line("INVOICE", 760, 40, h=36), line("Invoice No.: 98399", 700, 100), line("Date: 03/15/2024", 700, 125),
+             line("Bill to:", 60, 220), line("Globex Corporation", 60, 245), line("500 Oak Avenue", 60, 270),
+             line("Austin, TX 78701", 60, 295),
+             *row_lines(list(zip(["Description", "Qty", "Unit Price", "Amount"], columns, strict=True)), 360),
+             *row_lines([("Bearing 6204-2RS", 60), ("2", 580), ("120.00", 700), ("240.00", 780)], 398),
+             *row_lines([("Epoxy adhesive 50 ml", 60), ("34", 570), ("256.63", 700), ("8.725.42", 760)], 436),
+             *row_lines([("Hex bolt M8x40 zinc", 60), ("25.44", 790)], 474),
+             Line("3 8.48", 0.9, 580, 474, 760, 494),  # two cells, one line
+             line("Subtotal:", 600, 530), line("$8,991.86", 790, 530),
+             line("Tax (8%):", 600, 556), line("$719.35", 800, 556),
+             line("Invoice Total:", 600, 582), line("$9,711.21", 790, 582),
+             line("3. Country of the seller's registered office applies.", 60, 700)]
+    return PageContent(0, 1000, 1400, lines)
+
+
+def test_items_from_a_header_row_of_lines_and_totals_not_taken_from_a_column():
+    value = extract(schema_of("document.invoice"), [scanned_invoice()])
+    assert [(i["description"], i["quantity"], i["unit_price"], i["total_price"]) for i in value["items"]] == [
+        ("Bearing 6204-2RS", 2, 120, 240), ("Epoxy adhesive 50 ml", 34, 256.63, 8725.42),
+        ("Hex bolt M8x40 zinc", 3, 8.48, 25.44)]
+    assert value["total_amount"] == 9711.21  # `Invoice Total:`, not the `Amount` column's first value
+    assert (value["subtotal"], value["tax_amount"], value["tax_percentage"]) == (8991.86, 719.35, 8.0)
+    assert value["issuer_name"] == "Northwind Traders Ltd"
+    assert (value["issuer_phone"], value["issuer_email"]) == ("+1 (217) 555-0134", "billing@northwind.com")
+    assert value["issuer_address"]["country"] is None  # `Country of the seller's ...` is a sentence
+    assert value["customer_name"] == "Globex Corporation"
+
+
+def test_summary_rows_inside_a_detected_table_are_no_items():
+    grid, cells = table([["Description", "Qty", "Price", "Total"], ["Copper pipe 15 mm", "39", "32.42", "1,264.38"],
+                         ["Subtotal: £1,264.38", "", "", ""], ["Tax (20%): £252.88", "", "", ""],
+                         ["Invoice Total: £1,517.26", "", "", ""]], [60, 400, 500, 620], top=300)
+    lines = [line("Contoso Fabrication GmbH", 60, 40, h=36), *cells]
+    value = extract(schema_of("document.invoice"), [PageContent(0, 1000, 1400, lines, [], [grid])])
+    assert [i["description"] for i in value["items"]] == ["Copper pipe 15 mm"]
+    assert (value["total_amount"], value["tax_amount"], value["tax_percentage"]) == (1517.26, 252.88, 20.0)
+
+
+def statement_page() -> PageContent:
+    """The account holder's block unlabelled under the bank's; `From:` and `To:` give the period; one signed
+    `Amount` column."""
+    lines = [line("Northern Trust Savings", 60, 40, h=28), line("151 Grafton Street", 60, 70),
+             line("Dublin D02 X285", 60, 95), line("Ireland", 60, 120), line("Bank Statement", 600, 40, h=30),
+             line("Claire Dubois", 60, 190), line("Keizersgracht 205", 60, 215), line("1016 DV Amsterdam", 60, 240),
+             line("From:", 500, 190), line("May 1, 2025", 640, 190), line("To:", 500, 215),
+             line("May 31, 2025", 640, 215), line("Balance carried forward:", 60, 300), line("€1.172,60", 330, 300),
+             *row_lines([("Date", 60), ("Description", 200), ("Amount", 620), ("Balance", 740)], 360),
+             *row_lines([("01/05/2025", 60), ("Salary ACME CORP", 200), ("1.200,00", 620), ("2.200,00", 740)], 392),
+             *row_lines([("02/05/2025", 60), ("Direct debit CITY ENERGY", 200), ("-27,40", 640),
+                         ("2.172,60", 740)], 424)]
+    return PageContent(0, 850, 1100, lines)
+
+
+def test_statement_holder_block_period_and_signed_amounts():
+    value = extract(schema_of("document.bank-statement"), [statement_page()])
+    assert value["bank_name"] == "Northern Trust Savings"
+    assert value["bank_address"] == {"street": "151 Grafton Street", "city": "Dublin", "state": None,
+                                     "zip_code": "D02 X285"}
+    assert value["client_name"] == "Claire Dubois"
+    assert value["client_address"] == {"street": "Keizersgracht 205", "city": "Amsterdam", "state": None,
+                                       "zip_code": "1016 DV"}
+    assert (value["statement_start_date"], value["statement_end_date"]) == ("2025-05-01", "2025-05-31")
+    assert value["ending_balance"] == 1172.60
+    deposit, withdrawal = value["table_item"]
+    assert (deposit["transaction_deposit"], deposit["transaction_deposit_date"]) == (1200.0, "2025-05-01")
+    assert deposit["transaction_withdrawal"] is None and deposit["transaction_withdrawal_date"] is None
+    assert (withdrawal["transaction_withdrawal"], withdrawal["transaction_withdrawal_description"]) == (
+        27.40, "Direct debit CITY ENERGY")
+    assert withdrawal["ending_daily_balance"] == 2172.60
+
+
+def test_receipt_header_outside_the_table_and_tender_after_a_label():
+    grid, cells = table([["Greek yogurt", "1", "9.84", "9.84"], ["Orange juice 1L", "2", "10.77", "21.54"],
+                         ["Subtotal", "", "", "£31.38"], ["TOTAL", "", "", "£37.66"]], [40, 300, 360, 430],
+                        top=200, right=500)
+    lines = [line("City Hardware", 120, 20, h=30), line("10 Mill Lane", 130, 60), line("Sheffield S1 2AB", 120, 85),
+             line("Receipt:", 40, 120), line("38-87075", 140, 120),
+             *row_lines([("Item", 44), ("Qty", 304), ("Price", 364), ("Total", 434)], 170), *cells,
+             line("Paid: VISA **** 9985", 40, 330)]
+    value = extract(schema_of("document.receipt"), [PageContent(0, 520, 600, lines, [], [grid])])
+    assert value["merchant_name"] == "City Hardware"  # `City` is no label of the address's city here
+    assert value["merchant_address"]["city"] == "Sheffield"
+    assert value["receipt_id"] == "38-87075" and value["total"] == 37.66 and value["subtotal"] == 31.38
+    assert [(i["description"], i["quantity"], i["total_price"]) for i in value["items"]] == [
+        ("Greek yogurt", 1, 9.84), ("Orange juice 1L", 2, 21.54)]
+    assert value["payment_method"] == {"type": "VISA", "card_last_4": "9985", "card_type": "VISA"}
+
+
+def test_a_total_is_the_amount_after_the_counts_and_no_column_header_gives_one():
+    lines = [line("Corner Cafe", 120, 20, h=30), line("Total", 400, 100), line("9.84", 400, 125),
+             line("5.81", 400, 150), line("TOTAL 3 items $44.63", 40, 200)]
+    value = extract(schema_of("document.receipt"), [PageContent(0, 520, 600, lines)])
+    assert value["total"] == 44.63
+
+
 # --- parsing ------------------------------------------------------------------------------------------------
 
 
@@ -458,7 +568,7 @@ def test_no_metadata_without_grounding():
     ("$1,234.56", (1234.56, "USD")), ("1.234,56 €", (1234.56, "EUR")), ("USD 1,000", (1000.0, "USD")),
     ("-$50.00", (-50.0, "USD")), ("(50.00)", (-50.0, None)), ("£7.99", (7.99, "GBP")),
     ("1 234,56 EUR", (1234.56, "EUR")), ("0.0712", (0.0712, None)), ("INV-001", None), ("Net 30", None),
-    ("8%", None)])
+    ("8%", None), ("8.725.42", (8725.42, None)), ("11,153,49", (11153.49, None))])
 def test_amounts(text: str, expected: tuple[float, str | None] | None):
     assert parse_amount(text) == expected
 

@@ -6,9 +6,10 @@ stages read off each page (OCR lines, layout regions, tables), for engines witho
 `schema` is the domain's JSON schema (Draft 2020-12, as pydantic emits it, with `<field>_metadata` beside the
 fields when grounding or confidence is asked for); the answer validates against it. Each field takes the
 value printed next to a label naming it (the field's name, title, short description or a known synonym,
-matched fuzzily so OCR slips still match); line items come from tables; a field the pages do not show is
-null. Nothing is guessed: where the schema requires a value it does not allow to be null and the pages do
-not give it, the emptiest value the schema allows stands in, and `extract_with_report` lists those fields.
+matched fuzzily so OCR slips still match); line items come from the rows of lines under a table's header row
+(columns.py), else from the tables the table model found; a field the pages do not show is null. Nothing is
+guessed: where the schema requires a value it does not allow to be null and the pages do not give it, the
+emptiest value the schema allows stands in, and `extract_with_report` lists those fields.
 """
 
 from __future__ import annotations

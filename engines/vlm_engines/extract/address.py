@@ -13,11 +13,15 @@ _US = re.compile(r"^(?P<city>[A-Za-z][A-Za-z .'\-]*?)[,\s]+(?P<state>[A-Z]{2}|[A
                  r"(?P<postal_code>\d{5}(?:-\d{4})?)(?:[,\s]+(?P<country>[A-Za-z .]+))?$")
 _CANADA = re.compile(r"^(?P<city>[A-Za-z][A-Za-z .'\-]*?)[,\s]+(?P<state>[A-Z]{2})\s+"
                      r"(?P<postal_code>[A-Z]\d[A-Z]\s?\d[A-Z]\d)(?:[,\s]+(?P<country>[A-Za-z .]+))?$")
-_POSTAL_FIRST = re.compile(r"^(?:(?P<prefix>[A-Z]{1,2})-)?(?P<postal_code>\d{4,5}|\d{4}\s?[A-Z]{2}|\d{2}-\d{3})\s+"
+_POSTAL_FIRST = re.compile(r"^(?:(?P<prefix>[A-Z]{1,2})-)?"
+                           r"(?P<postal_code>\d{4}\s?[A-Z]{2}(?=\s)|\d{4,5}|\d{2}-\d{3})\s+"  # 1016 DV, 10115, 00-950
                            r"(?P<city>[^\d,]+?)(?:,\s*(?P<country>[A-Za-z .]+))?$")
 _UK = re.compile(r"^(?P<city>[A-Za-z][A-Za-z .'\-]*?),?\s+(?P<postal_code>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})"
                  r"(?:,?\s+(?P<country>[A-Za-z .]+))?$")
-_CITY_SHAPES = (_US, _CANADA, _UK, _POSTAL_FIRST)
+# An Irish Eircode: a routing key (`D02`, `T12`, `D6W`) and a unique identifier (`X285`).
+_IRELAND = re.compile(r"^(?P<city>[A-Za-z][A-Za-z .'\-]*?),?\s+(?P<postal_code>(?:[AC-FHKNPRTV-Y]\d{2}|D6W)\s?"
+                      r"[0-9AC-FHKNPRTV-Y]{4})(?:,?\s+(?P<country>[A-Za-z .]+))?$")
+_CITY_SHAPES = (_US, _CANADA, _UK, _IRELAND, _POSTAL_FIRST)
 _STREET_WORDS = re.compile(
     r"\b(?:st|street|ave|avenue|rd|road|blvd|boulevard|ln|lane|dr|drive|way|ct|court|pl|place|sq|square|hwy|"
     r"highway|pkwy|parkway|ter|terrace|cir|circle|suite|ste|unit|apt|floor|fl|po box|p\.o\. box|strasse|straße|"

@@ -14,6 +14,10 @@ from ..page import Line, PageContent
 BELOW_GAP = 1.6
 # Lines of one block (an address) are at most this many line heights apart.
 BLOCK_GAP = 1.0
+# A line under another may overlap it by up to this much of its height (OCR boxes are padded); more is one row.
+OVERLAP = 0.5
+# A value right of its label: their centres at most this many line heights apart.
+LEVEL = 0.4
 
 
 @dataclass
@@ -52,6 +56,11 @@ def same_row(a: Line, b: Line) -> bool:
     return overlap >= 0.5 * min(a.y1 - a.y0, b.y1 - b.y0)
 
 
+def level(a: Line, b: Line) -> bool:
+    """Centres at one height (OCR's padded boxes of a line and of the line under it can overlap by half)."""
+    return abs(a.cy - b.cy) <= LEVEL * max(a.height, b.height)
+
+
 def x_overlap(a: Line, b: Line) -> float:
     return min(a.x1, b.x1) - max(a.x0, b.x0)
 
@@ -64,13 +73,14 @@ def right_of(view: PageView, index: int) -> int | None:
     best: tuple[float, int] | None = None
     for i in view.starting_between(label.y0 - view.tallest, label.y1):
         line = lines[i]
-        if i != index and line.x0 >= past and same_row(label, line) and (best is None or line.x0 < best[0]):
+        if i != index and line.x0 >= past and same_row(label, line) and level(label, line) and (
+                best is None or line.x0 < best[0]):
             best = (line.x0, i)
     return best[1] if best else None
 
 
 def _aligned_under(upper: Line, lower: Line, gap: float) -> bool:
-    if lower.y0 < upper.y1 - 0.3 * upper.height or lower.y0 - upper.y1 > gap * upper.height:
+    if lower.y0 < upper.y1 - OVERLAP * upper.height or lower.y0 - upper.y1 > gap * upper.height:
         return False
     return x_overlap(upper, lower) > 0 or abs(lower.x0 - upper.x0) <= 1.5 * upper.height
 
@@ -79,7 +89,7 @@ def below(view: PageView, index: int) -> int | None:
     """The nearest line under line `index` that starts within its width (or at its left edge)."""
     lines, label = view.lines, view.lines[index]
     best: tuple[float, float, int] | None = None
-    for i in view.starting_between(label.y1 - 0.3 * label.height, label.y1 + BELOW_GAP * label.height):
+    for i in view.starting_between(label.y1 - OVERLAP * label.height, label.y1 + BELOW_GAP * label.height):
         line = lines[i]
         if i != index and not same_row(label, line) and _aligned_under(label, line, BELOW_GAP):
             key = (line.y0, abs(line.x0 - label.x0))
@@ -89,21 +99,21 @@ def below(view: PageView, index: int) -> int | None:
 
 
 def block_under(view: PageView, index: int, stop: Callable[[int], bool], most: int = 5) -> list[int]:
-    """The lines under line `index` that go with it (an address under `Bill To:`): left-aligned with it or
-    overlapping it, each close under the one before; up to `most` lines, ending before a line `stop` accepts."""
+    """The lines under line `index` that go with it (an address under `Bill To:`): left- or right-aligned with it
+    or overlapping it, each close under the one before; up to `most` lines, ending before a line `stop` accepts."""
     lines = view.lines
     out: list[int] = []
     anchor = lines[index]
     current = lines[index]
     while len(out) < most:
         nxt = None
-        window = view.starting_between(current.y1 - 0.3 * current.height, current.y1 + BLOCK_GAP * current.height)
+        window = view.starting_between(current.y1 - OVERLAP * current.height, current.y1 + BLOCK_GAP * current.height)
         for i in window:
             line = lines[i]
             if i == index or i in out or same_row(current, line):
                 continue
-            if abs(line.x0 - anchor.x0) <= 1.5 * anchor.height or (x_overlap(anchor, line) > 0 and
-                                                                  line.x0 >= anchor.x0 - anchor.height):
+            if abs(line.x0 - anchor.x0) <= 1.5 * anchor.height or abs(line.x1 - anchor.x1) <= 0.5 * anchor.height or (
+                    x_overlap(anchor, line) > 0 and line.x0 >= anchor.x0 - anchor.height):  # left- or right-aligned
                 if nxt is None or (line.y0, line.x0) < (lines[nxt].y0, lines[nxt].x0):
                     nxt = i
         if nxt is None or stop(nxt):

@@ -7,6 +7,7 @@ A label, and a value's words, serve one field only."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from rapidfuzz import fuzz, process
 from .evidence import Found
 from .geometry import PageView, below, block_under, right_of
 from .labels import IN_SECTION, NO_SECTION, Label, Plan, Target, cutoff
+from .money import parse_amount
 from .reading import found_of, read_address, read_list, read_party, read_value
 from .sections import bare, headings, section_of_lines
 from .text import fold
@@ -105,11 +107,18 @@ class Matcher:
 
     def _weigh(self, label: Label, page: int, spot: Spot, raw: int) -> float:
         weight = label.weight
+        toks = self.tokens[page][spot.line]
+        if not spot.colon and len(toks) - spot.end >= 2 and toks.words(spot.end, spot.end + 1)[:1].islower():
+            return 0.0  # words of a sentence (`from late delivery.`), not a label and its value
         if label.scope is not None:
             section = self.sections[page][spot.line]
             if section == label.scope:
                 weight *= IN_SECTION
             elif section is None:
+                # Outside its object's section, a part's bare name (`City`, `Country`) followed by more words with
+                # no colon between is the start of a name or a sentence (`City Hardware`), not a label.
+                if not spot.colon and spot.end < len(self.tokens[page][spot.line]):
+                    return 0.0
                 weight *= NO_SECTION
             else:
                 return 0.0
@@ -135,12 +144,29 @@ class Matcher:
         for hit in self.hits():
             if hit.target in self.found:
                 continue
+            if self._rate_in_label(hit):
+                continue
             key = (hit.page, hit.spot.line)
             if key in self.used or self.claimed[key] & set(range(hit.spot.start, hit.spot.end)):
                 self._share(hit)
                 continue
             self._try(hit)
         return self.found
+
+    def _rate_in_label(self, hit: Hit) -> bool:
+        """A rate printed inside the label of its amount (`Tax (20%): $12.00`, `VAT 19%:`) fills a percentage
+        field; the label stays free for the amount."""
+        target = self.plan.targets[hit.target]
+        if target.kind != "value" or semantic(target.name, target.node) != "percent":
+            return False
+        words = self.tokens[hit.page][hit.spot.line].words(hit.spot.start, hit.spot.end)
+        if "%" not in words:
+            return False
+        values = read_value(target, words, hit.label.part, self.ctx)
+        if values is None:
+            return False
+        self.found[target.index] = Found(values[0], hit.page, [self.views[hit.page].lines[hit.spot.line]], hit.score)
+        return True
 
     def _share(self, hit: Hit) -> None:
         """A label that is exactly one of this field's own labels too (`Amount Due` for the total and the balance
@@ -192,6 +218,12 @@ class Matcher:
             sources = [(text, spot.line)] if text else []
             sources += [(view.lines[i].text, i) for i in (right, below_line) if i is not None]
             for source_text, line in sources:
+                if line != spot.line and not _whole_value(target, source_text):
+                    continue
+                if line == below_line and self._heads_a_column(target, p, line):
+                    continue
+                if line == spot.line:
+                    source_text = _last_amount(target, source_text)
                 values = read_value(target, source_text, hit.label.part, self.ctx)
                 if values is None:
                     continue
@@ -222,6 +254,16 @@ class Matcher:
         self._claim(p, spot, None, (start, end) if text else None)
         self.used.update((p, chain[k]) for k in read.used if chain[k] != spot.line)
 
+    def _heads_a_column(self, target: Target, page: int, line: int) -> bool:
+        """A label over a column of amounts (`Total` over the items' totals) is a column's header: the amount under
+        it is one item's, not the field's."""
+        if target.node.kind not in ("number", "integer"):
+            return False
+        view = self.views[page]
+        under = below(view, line)
+        return under is not None and _whole_value(target, view.lines[under].text) and bool(
+            parse_amount(view.lines[under].text, self.ctx.decimal_comma))
+
     def _consumed(self, target: Target, label: Label, toks: Tokens, start: int, end: int, values: tuple) -> int:
         """Where the value read from tokens [start, end) ends: a date, amount or code may be followed by the
         next label and its value (`DOB 08/31/1977 EXP 08/31/2026`); free text takes it all."""
@@ -246,6 +288,31 @@ class Matcher:
                 if any(lb.part is not None and lb.part != label.part for lb in other.labels):
                     self.found[other.index] = found
                     return
+
+
+_AMOUNT_ALONE = re.compile(r"[^A-Za-z]*(?:[A-Za-z]{1,3}\.?)?[^A-Za-z]*")  # `$1,234.56`, `1.234,56 EUR`, `(50.00) CR`
+
+
+_TRAILING_AMOUNT = re.compile(r"(?:[-−(]\s*)?(?:[A-Z]{3}\s?|[$€£¥]\s?)?\d[\d.,' ]*(?:[.,]\d{1,2})\)?"
+                              r"(?:\s?(?:[A-Z]{3}|[$€£¥]|CR))?\s*$")
+
+
+def _last_amount(target: Target, text: str) -> str:
+    """The amount at the end of a label's line where counts come before it (`Total (3 items)  $44.63`); where an
+    amount comes first (`12.25 Tax 1.01`), the first."""
+    if target.node.kind not in ("number", "integer") or semantic(target.name, target.node) == "percent":
+        return text
+    m = _TRAILING_AMOUNT.search(text)
+    before = text[:m.start()] if m else ""
+    if m is None or not re.search(r"\d", before) or re.search(r"\d[.,]\d{2}\b|[$€£¥]", before):
+        return text
+    return m.group(0).strip()
+
+
+def _whole_value(target: Target, text: str) -> bool:
+    """A line of its own read as an amount holds the amount alone (a currency, a sign beside it), not a sentence
+    that starts with a number (`9. Claims for damaged goods ...`)."""
+    return target.node.kind not in ("number", "integer") or bool(_AMOUNT_ALONE.fullmatch(text.strip()))
 
 
 def _matches(labels: list[str], spots: list[str]) -> dict[int, list[tuple[int, int]]]:

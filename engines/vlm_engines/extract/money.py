@@ -64,8 +64,15 @@ def _is_currency(text: str) -> bool:
     return not text or text in SYMBOLS or text.rstrip(".") in SYMBOLS or text.upper() in CODES
 
 
+# Thousands groups and two decimals where OCR read one separator as the other (`8.725.42`, `8,725,42`): the last
+# separator before two digits is the decimal one.
+_MIXED = re.compile(r"(\d{1,3}(?:[.,]\d{3})+)[.,](\d{2})")
+
+
 def _decimal(token: str, decimal_comma: bool | None) -> Decimal | None:
     token = token.replace("\u00a0", " ")
+    if (m := _MIXED.fullmatch(token)) and len(set(re.findall(r"[.,]", token))) == 1:
+        return Decimal(re.sub(r"[.,]", "", m.group(1)) + "." + m.group(2))
     if decimal_comma is None:
         separator = None
     else:

@@ -12,7 +12,7 @@ from .labels import Plan, Target, role_of
 from .match import Matcher
 from .reading import found_of, is_name_line, read_address
 from .synonyms import TITLES, TOP_NAMES
-from .text import fold
+from .text import fold, has_letters
 from .values import ReadContext, parse_value
 
 PARTY_SCORE = 0.85  # read from a party block: its label names the party, not the field
@@ -98,4 +98,69 @@ def top_name(by_path: dict[tuple[str, ...], Target], found: dict[int, Found], ma
             if read:
                 found[address.index] = found_of(read, 0, [view.lines[i] for i in under], score)
                 matcher.used.update((0, under[k]) for k in read.used)
+        contacts(by_path, found, matcher, ctx, target, index, score)
         return
+
+
+CONTACTS = ("email", "phone", "fax", "website")
+BLOCK_LINES = 9  # a party's block: its name, address and contact lines
+
+
+def contacts(by_path: dict[tuple[str, ...], Target], found: dict[int, Found], matcher: Matcher, ctx: ReadContext,
+             name: Target, index: int, score: float) -> None:
+    """A party's email, phone, fax and website printed without labels in the block under its name (the issuer's
+    letterhead: name, address, phone, email): a line that holds the value and little else (`Tel`, not
+    `VAT ID: GB123456789`)."""
+    prefix = name.name.removesuffix("_name")
+    wanted = [t for attr in CONTACTS if unfilled(found, t := by_path.get((f"{prefix}_{attr}",)))
+              and t.kind == "value"]
+    if not wanted:
+        return
+    view = matcher.views[0]
+    under = block_under(view, index, lambda i: i in matcher.excluded[0], most=BLOCK_LINES)
+    for target in wanted:
+        for i in under:
+            if not matcher.free(0, i):
+                continue
+            text = view.lines[i].text
+            value = parse_value(text, target.name, target.node, ctx)
+            if value is not None and (not isinstance(value, str) or not has_letters(text.replace(value, ""), 7)):
+                found[target.index] = Found(value, 0, [view.lines[i]], score)
+                matcher.used.add((0, i))
+                break
+
+
+UNLABELLED_TOP = 0.5  # of the page height: where a letter's recipient block stands
+
+
+def unlabelled_party(plan: Plan, by_path: dict[tuple[str, ...], Target], found: dict[int, Found], matcher: Matcher,
+                     ctx: ReadContext) -> None:
+    """A recipient printed without a label (a statement's account holder in the envelope window): the first
+    free block at the top of the first page of a name line over an address with a city line, for a party whose
+    name and address nothing else gave."""
+    if not matcher.views:
+        return
+    view = matcher.views[0]
+    labelled = {t.role for t in plan.targets if t.kind == "party" and t.index in found}
+    for target in plan.targets:
+        role = role_of(target.name)
+        if (len(target.path) != 1 or target.kind != "value" or not target.name.endswith("_name") or role is None
+                or role in labelled or role == "issuer" or target.index in found):
+            continue
+        address = by_path.get((target.name.removesuffix("_name") + "_address",))
+        if address is None or address.kind != "address" or address.index in found:
+            continue
+        top = view.page.height * UNLABELLED_TOP
+        for i, line in enumerate(view.lines):
+            if line.y1 > top or not matcher.free(0, i) or not is_name_line(line.text) or is_title(line.text):
+                continue
+            under = block_under(view, i, lambda j: not matcher.free(0, j), most=4)
+            read = read_address(address, [view.lines[j].text for j in under], ctx)
+            if read is None or not ({"city", "postal_code", "zip_code"} & read.value.keys()):
+                continue
+            found[target.index] = Found(line.text.strip(), 0, [line], TOP_SCORE)
+            found[address.index] = found_of(read, 0, [view.lines[j] for j in under], TOP_SCORE)
+            matcher.used.add((0, i))
+            matcher.used.update((0, under[k]) for k in read.used)
+            contacts(by_path, found, matcher, ctx, target, i, TOP_SCORE)
+            break

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..page import Line
-from .address import city_line, looks_like_street, parse_address
-from .dates import parse_date_range
+from .address import city_line, is_country, looks_like_street, parse_address
+from .dates import parse_date, parse_date_range
 from .evidence import Found
 from .labels import ADDRESS_PARTS, Target
+from .money import parse_amount
 from .schema import Node
 from .text import BULLETS, has_letters, strip_bullet, strip_value
 from .values import ReadContext, parse_value
@@ -91,12 +92,13 @@ def _part_names(node: Node) -> dict[str, list[str]]:
 def read_party(target: Target, texts: list[str], ctx: ReadContext) -> Read | None:
     """The lines of a `Bill To:` block: a name first, then address, email, phone lines."""
     kept = [k for k, text in enumerate(texts) if strip_value(text)]
-    if not kept or not has_letters(texts[kept[0]], 2):
+    first = strip_value(texts[kept[0]]) if kept else ""
+    if not has_letters(first, 2) or parse_date(first, fast=True) or parse_amount(first):  # `From: May 1, 2025`
         return None
     return Read([strip_value(texts[k]) for k in kept], kept)
 
 
 def is_name_line(text: str) -> bool:
     """A party's name, not a line of its address or contacts."""
-    return (has_letters(text, 2) and not looks_like_street(text) and city_line(text) is None
+    return (has_letters(text, 2) and not looks_like_street(text) and city_line(text) is None and not is_country(text)
             and not re.search(r"@|www\.|https?://|\d{3}.?\d{3}.?\d{4}", text))

@@ -20,7 +20,7 @@ BULLETS = "•·*-–—▪◦●○■□✓✔>"
 EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 URL = re.compile(r"(?:https?://|www\.)[^\s,;]+|\b[\w\-]+(?:\.[\w\-]+)*\.(?:com|org|net|io|co|de|fr|uk|eu|gov|edu|info|biz)"
                  r"(?:/[^\s,;]*)?\b", re.IGNORECASE)
-PHONE = re.compile(r"\+?\(?\d{1,4}\)?(?:[\s.\-]?\(?\d{2,4}\)?){1,4}")
+PHONE = re.compile(r"\+?\(?\d{1,4}\)?(?:[\s.\-]?\(?\d{1,4}\)?){1,5}")
 _DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}")
 
 

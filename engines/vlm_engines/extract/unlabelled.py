@@ -1,11 +1,13 @@
 """Values the page prints without a label of their own, read where documents put them:
 
-- the parties (parties.py): from their blocks (`Bill To:`), the issuer from the top of the page;
+- the parties (parties.py): from their blocks (`Bill To:`), the issuer from the top of the page with the
+  email and phone printed in its letterhead, a recipient without a label (a statement's account holder) from
+  the first block of a name over an address at the top of the first page;
 - the one email (or phone number) on the page, where the schema has exactly one field for it;
 - the issuing state of an identity card from the state's name in its header, its kind (`DRIVER LICENSE`)
   where the schema lists the kinds;
 - the one address shaped like an address (`SACRAMENTO, CA 95818`), where the schema has one address;
-- how a receipt was paid, from its tender line (`VISA **** 1234`);
+- how a receipt was paid, from its tender line (`VISA **** 1234`, `Paid: CASH`);
 - a full name from the first, middle and last names;
 - from the layout regions: the footer's text, the document's title; `Page 1 of 2` as page information;
 - the currency from the symbol printed with the amounts (`$` -> USD).
@@ -26,7 +28,17 @@ from .evidence import Found
 from .labels import Plan, Target
 from .match import Matcher
 from .money import currency_code
-from .parties import PARTY_SCORE, TITLE_SCORE, TOP_AREA, TOP_SCORE, from_parties, is_title, top_name, unfilled
+from .parties import (
+    PARTY_SCORE,
+    TITLE_SCORE,
+    TOP_AREA,
+    TOP_SCORE,
+    from_parties,
+    is_title,
+    top_name,
+    unfilled,
+    unlabelled_party,
+)
 from .reading import found_of, read_address
 from .text import fold
 from .values import ReadContext, parse_value, semantic, site_of
@@ -39,6 +51,7 @@ def fill(plan: Plan, found: dict[int, Found], matcher: Matcher, ctx: ReadContext
     by_path = {t.path: t for t in plan.targets}
     from_parties(plan, found, matcher, ctx)
     top_name(by_path, found, matcher, ctx)
+    unlabelled_party(plan, by_path, found, matcher, ctx)
     _sole_contacts(plan, found, matcher, ctx)
     _site_links(plan, found, matcher, ctx)
     _issuing_state(by_path, found, matcher)
@@ -153,6 +166,9 @@ def _sole_address(plan: Plan, found: dict[int, Found], matcher: Matcher, ctx: Re
 TENDERS = ("cash", "visa", "mastercard", "master card", "amex", "american express", "discover", "debit",
            "credit", "debit card", "credit card", "check", "cheque", "apple pay", "google pay", "paypal",
            "gift card", "ebt")
+PAID_LABELS = ("paid", "paid by", "paid with", "payment", "payment method", "tender", "tendered", "method of payment",
+               "payment type")
+_PAID = frozenset(fold(label) for label in PAID_LABELS)
 CARD_BRANDS = ("visa", "mastercard", "master card", "amex", "american express", "discover")
 
 
@@ -166,12 +182,14 @@ def _tender(plan: Plan, found: dict[int, Found], matcher: Matcher) -> None:
         for i, line in enumerate(view.lines):
             if i in matcher.excluded[p]:
                 continue
-            text = fold(line.text)
+            head, colon, rest = line.text.partition(":")  # `Paid: VISA **** 1234`, `Tender: CASH`
+            printed_text = rest.strip() if colon and fold(head) in _PAID else line.text
+            text = fold(printed_text)
             tender = next((t for t in sorted(TENDERS, key=len, reverse=True)
                            if text == fold(t) or text.startswith(fold(t) + " ")), None)
             if tender is None:
                 continue
-            printed = " ".join(line.text.split()[:len(tender.split())])
+            printed = " ".join(printed_text.split()[:len(tender.split())])
             found[kind.index] = Found(printed, p, [line], PARTY_SCORE)
             brand = parts.get("card_type")
             if brand is not None and brand.index not in found and tender in CARD_BRANDS:

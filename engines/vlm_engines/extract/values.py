@@ -28,6 +28,7 @@ class ReadContext:
     decimal_comma: bool | None = None
 
 
+_DATE_ONLY = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}-\d{2}-\d{2}")
 SITES = ("linkedin", "github", "gitlab", "twitter", "scholar.google")
 
 
@@ -118,9 +119,11 @@ def _parse(text: str, name: str, node: Node, ctx: ReadContext) -> Any:
     if kind == "identifier":
         # An invoice number, account number or ID has a digit: "Invoice payment ORION LTD" is not one.
         # Nor is an amount ("3,738.92") printed after the word "invoice".
+        # Nor a date ("Receipt  03/15/2024").
         first = text.split()[0] if text.split() else ""
         amount = re.fullmatch(r"[-+]?[$€£]?\d{1,3}([.,\s]\d{3})*[.,]\d{2}", first)
-        return text if any(ch.isdigit() for ch in first) and not amount else None
+        dated = _DATE_ONLY.fullmatch(first)
+        return text if any(ch.isdigit() for ch in first) and not amount and not dated else None
     if node.kind == "string":
         return text if len(text) >= max(node.min_length, 1) else None
     return None
@@ -130,9 +133,9 @@ def _number(text: str, node: Node, kind: str, ctx: ReadContext) -> float | int |
     value: float | None
     if kind == "percent":
         value = parse_percentage(text)
-        if value is None:
+        if value is None:  # a rate printed without `%` (`Tax rate: 8.25`); an amount of money is none
             amount = parse_amount(text, ctx.decimal_comma)
-            value = amount[0] if amount else None
+            value = amount[0] if amount and amount[1] is None and 0 <= amount[0] <= 100 else None
     else:
         amount = parse_amount(text, ctx.decimal_comma)
         value = amount[0] if amount else None
