@@ -1,11 +1,13 @@
 """OCR engine: rapidocr (PP-OCR ONNX models bundled in the rapidocr 3.10.0 wheel) on onnxruntime/CPU."""
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from .layout import reading_order, to_markdown
+from .onnx import onnx_cpu_session
 from .page import Line
 
 # Detection runs on the page scaled so its longer side is this many pixels: an A4 page at 150 dpi
@@ -27,6 +29,7 @@ class OcrEngine:
     DOMAINS = ("document.ocr", "document.markdown")
 
     def __init__(self, params: dict[str, str]) -> None:
+        import rapidocr
         from rapidocr import RapidOCR
 
         threads = int(params.get("intra_op_threads", "2"))
@@ -50,6 +53,11 @@ class OcrEngine:
         # rapidocr 3.10.0 reads the detector's limit_side_len on every call: it is set per page below, so that
         # a page with its blank bands cut out is detected at the scale of the whole page.
         self._detector = self._ocr._load_det_model()
+        # Its sessions spin idle threads, which inside Triton starve the stub and the server on a few cores: the
+        # same bundled model files get sessions whose idle threads sleep.
+        recogniser = self._ocr._load_rec_model()
+        for stage, name in ((self._detector, "PP-OCRv6_det_small.onnx"), (recogniser, "PP-OCRv6_rec_small.onnx")):
+            stage.session.session = onnx_cpu_session(Path(rapidocr.__file__).parent / "models" / name, threads)
 
     def lines(self, image: Image.Image) -> list[Line]:
         """Text lines in reading order, boxes in pixels."""

