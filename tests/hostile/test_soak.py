@@ -97,7 +97,7 @@ class Tally:
 
 
 IMAGE = text_png(["soak test line"], size=(360, 120), font_size=30)
-PDFS = {pages: pdf(pages) for pages in (1, 2, 3)}
+PDFS = {pages: pdf(pages, scanned=True) for pages in (1, 2, 3)}  # read by OCR: text layers finish too fast to queue
 
 
 def image_request(rng: random.Random, batch: bool) -> img_pb.ImageServiceGenerateRequest:

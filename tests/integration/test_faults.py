@@ -150,7 +150,7 @@ async def test_graceful_shutdown_ends_a_watch_that_resumes_after_restart(tmp_pat
     srv = ServerProcess(tmp_path / "svc", **{**TEST_SETTINGS, "shutdown_grace_s": 0.5}, workers=1).start()
     seen: list[pb.PredictionEvent] = []
     async with Client(srv.target) as client:
-        pred = await submit_pdf(client, 6)
+        pred = await submit_pdf(client, 30)  # far more than the 0.5 s grace can finish (~50 ms a page)
         call = client.predictions.WatchPrediction(ps.WatchPredictionRequest(id=pred.id, after_sequence=0))
         stopping = False
         try:
