@@ -80,8 +80,8 @@ async def test_tenants_cannot_reach_each_others_predictions_or_files(secured):
 async def test_streams_per_tenant_are_limited(secured):
     async with Client(secured.target, token="tok-a") as alice, Client(secured.target, token="tok-b") as bob:
         pred = (await alice.documents.Generate(doc_pb.DocumentServiceGenerateRequest(
-            domain="document.ocr", document=pb.DocumentInput(data=pdf(4))))).prediction
-        await alice.predictions.PausePrediction(ps.PausePredictionRequest(id=pred.id))
+            domain="document.ocr", document=pb.DocumentInput(data=pdf(20, scanned=True))))).prediction
+        await alice.predictions.PausePrediction(ps.PausePredictionRequest(id=pred.id))  # its watches stay open
         calls = [alice.predictions.WatchPrediction(ps.WatchPredictionRequest(id=pred.id)) for _ in range(2)]
         for call in calls:
             await call.read()  # both open
