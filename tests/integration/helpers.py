@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+from google.protobuf import json_format
 
+from vlmgrpc.api.vlm.v1 import hub_service_pb2 as hub_pb
 from vlmgrpc.api.vlm.v1 import prediction_pb2 as pb
 from vlmgrpc.api.vlm.v1 import prediction_service_pb2 as ps
 from vlmgrpc_client import Client, error_reason
@@ -52,3 +54,9 @@ async def rpc_error(coro) -> tuple[grpc.StatusCode, str, list[tuple[str, str]]]:
         reason, violations = error_reason(err)
         return err.code(), reason, violations
     raise AssertionError("the call succeeded")
+
+
+async def published_schema(client: Client, domain: str, **flags: bool) -> dict:
+    """The JSON schema the service publishes for a domain (GetSchema; flags: grounding, confidence)."""
+    reply = await client.hub.GetSchema(hub_pb.GetSchemaRequest(domain=domain, **flags))
+    return json_format.MessageToDict(reply.json_schema)

@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from tests.conftest import pdf, text_png
-from tests.integration.helpers import rpc_error, status_name
+from tests.integration.helpers import published_schema, rpc_error, status_name
 from vlmgrpc.api.vlm.v1 import document_service_pb2 as doc_pb
 from vlmgrpc.api.vlm.v1 import hub_service_pb2 as hub_pb
 from vlmgrpc.api.vlm.v1 import image_service_pb2 as img_pb
@@ -34,11 +34,6 @@ SEED_DOMAINS = {
 async def client(server):
     async with Client(server.target) as c:
         yield c
-
-
-async def schema_of(client: Client, domain: str, **flags: bool) -> dict:
-    reply = await client.hub.GetSchema(hub_pb.GetSchemaRequest(domain=domain, **flags))
-    return json_format.MessageToDict(reply.json_schema)
 
 
 def hub_domains() -> set[str]:
@@ -77,7 +72,7 @@ async def test_list_domains_and_list_models_say_which_model_serves_what(client):
 
 async def test_ocr_and_markdown_answers_validate_against_the_published_schema(client):
     for domain in ("document.ocr", "document.markdown"):
-        schema = await schema_of(client, domain)
+        schema = await published_schema(client, domain)
         reply = await client.documents.Generate(doc_pb.DocumentServiceGenerateRequest(
             domain=domain, document=pb.DocumentInput(data=pdf(2)), batch=False), timeout=120)
         pred = reply.prediction
@@ -92,7 +87,7 @@ async def test_ocr_and_markdown_answers_validate_against_the_published_schema(cl
 
 
 async def test_grounding_and_confidence_in_vlm_run_form(client):
-    schema = await schema_of(client, "document.ocr", grounding=True, confidence=True)
+    schema = await published_schema(client, "document.ocr", grounding=True, confidence=True)
     reply = await client.images.Generate(img_pb.ImageServiceGenerateRequest(
         domain="document.ocr", images=[pb.ImageInput(data=text_png(["Invoice 77", "Due 2026-01-31"]))],
         config=pb.GenerationConfig(grounding=True, confidence=True)), timeout=120)
@@ -180,7 +175,7 @@ async def test_detections_through_the_service_validate_and_find_the_person(clien
         pred = reply.prediction
         assert status_name(pred.status) == "completed" and pred.model == "detector", pred.error.message
         answer = response(pred)
-        jsonschema.validate(answer, await schema_of(client, domain))
+        jsonschema.validate(answer, await published_schema(client, domain))
         assert any(d["label"] == "person" for d in answer["detections"]), answer
     code, reason, _ = await rpc_error(client.images.Generate(img_pb.ImageServiceGenerateRequest(
         domain="image.object-detection", images=[pb.ImageInput(data=_photo("astronaut"))] * 2)))

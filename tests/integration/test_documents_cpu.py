@@ -9,9 +9,8 @@ import pytest
 from google.protobuf import json_format
 from vlm_engines.testing.documents import generate
 
-from tests.integration.helpers import rpc_error
+from tests.integration.helpers import published_schema, rpc_error
 from vlmgrpc.api.vlm.v1 import document_service_pb2 as doc_pb
-from vlmgrpc.api.vlm.v1 import hub_service_pb2 as hub_pb
 from vlmgrpc.api.vlm.v1 import image_service_pb2 as img_pb
 from vlmgrpc.api.vlm.v1 import prediction_pb2 as pb
 from vlmgrpc_client import Client, response
@@ -23,11 +22,6 @@ pytestmark = pytest.mark.integration
 async def client(server):
     async with Client(server.target) as c:
         yield c
-
-
-async def published(client: Client, domain: str, **flags: bool) -> dict:
-    reply = await client.hub.GetSchema(hub_pb.GetSchemaRequest(domain=domain, **flags))
-    return json_format.MessageToDict(reply.json_schema)
 
 
 async def document(client: Client, domain: str, data: bytes, **config) -> dict:
@@ -55,7 +49,7 @@ def recall(truth: list[str], text: str) -> float:
 async def test_a_born_digital_pdf_is_read_from_its_text_layer_with_its_tables(client):
     doc = generate("invoice", 3)
     answer = await document(client, "document.markdown", doc.pdf)
-    jsonschema.validate(answer, await published(client, "document.markdown"))
+    jsonschema.validate(answer, await published_schema(client, "document.markdown"))
     page = answer["pages"][0]
     # The exact text: every printed word is there (OCR would miss or change some).
     assert recall(doc.words[0], page["content"]) == 1.0
@@ -81,7 +75,7 @@ async def test_a_rotated_scan_is_turned_upright_before_ocr(client):
 async def test_an_invoice_is_filled_from_its_words_and_grounded(client):
     doc = generate("invoice", 8)
     answer = await document(client, "document.invoice", doc.pdf, grounding=True, confidence=True)
-    jsonschema.validate(answer, await published(client, "document.invoice", grounding=True, confidence=True),
+    jsonschema.validate(answer, await published_schema(client, "document.invoice", grounding=True, confidence=True),
                         format_checker=jsonschema.FormatChecker())
     truth = doc.fields
     assert answer["invoice_id"] == truth["invoice_id"]
@@ -111,7 +105,7 @@ async def test_slides_are_answered_one_by_one(client):
         page.insert_text((60, 100), title, fontsize=40, fontname="hebo")
         page.insert_text((80, 220), f"- {bullet} in slide {i + 1}", fontsize=24)
     answer = await document(client, "document.presentation", deck.tobytes())
-    jsonschema.validate(answer, await published(client, "document.presentation"))
+    jsonschema.validate(answer, await published_schema(client, "document.presentation"))
     assert [s["slide_index"] for s in answer["slides"]] == [0, 1, 2]
     assert [s["title"] for s in answer["slides"]] == ["Quarterly Review", "Hiring Plan", "Next Steps"]
     assert "Two engineers in slide 2" in answer["slides"][1]["content"]

@@ -15,10 +15,10 @@ from pathlib import Path
 import grpc
 import jsonschema
 import pytest
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from tests.conftest import TEST_SETTINGS, ServerProcess, pdf, text_png
-from tests.integration.helpers import status_name, terminal
+from tests.integration.helpers import published_schema, status_name, terminal
 from vlmgrpc.api.vlm.v1 import document_service_pb2 as doc_pb
 from vlmgrpc.api.vlm.v1 import hub_service_pb2 as hub_pb
 from vlmgrpc.api.vlm.v1 import image_service_pb2 as img_pb
@@ -70,11 +70,6 @@ async def client(vlm_server):
         yield c
 
 
-async def published(client: Client, domain: str) -> dict:
-    reply = await client.hub.GetSchema(hub_pb.GetSchemaRequest(domain=domain))
-    return json_format.MessageToDict(reply.json_schema)
-
-
 def _struct(value: dict) -> struct_pb2.Struct:
     msg = struct_pb2.Struct()
     msg.update(value)
@@ -101,7 +96,7 @@ async def test_invoice_of_a_two_page_pdf_validates(client, model):
     pred = reply.prediction
     assert status_name(pred.status) == "completed", pred.error.message
     assert pred.model == model
-    jsonschema.validate(response(pred), await published(client, "document.invoice"),
+    jsonschema.validate(response(pred), await published_schema(client, "document.invoice"),
                         format_checker=jsonschema.FormatChecker())
     assert (pred.usage.elements_processed, pred.usage.element_type) == (2, "page")
     assert pred.usage.steps >= 1 and pred.progress.done == 2
@@ -114,7 +109,7 @@ async def test_image_caption_goes_to_the_first_vlm_and_validates(client):
     pred = reply.prediction
     assert status_name(pred.status) == "completed", pred.error.message
     assert pred.model == "llava"
-    jsonschema.validate(response(pred), await published(client, "image.caption"))
+    jsonschema.validate(response(pred), await published_schema(client, "image.caption"))
 
 
 async def test_a_request_with_its_own_json_schema_is_answered_and_validated_against_it(client):
@@ -181,7 +176,7 @@ async def test_markdown_page_by_page_is_free_text(client):
     pred = reply.prediction
     assert status_name(pred.status) == "completed", pred.error.message
     answer = response(pred)
-    jsonschema.validate(answer, await published(client, "document.markdown"))
+    jsonschema.validate(answer, await published_schema(client, "document.markdown"))
     assert [p["page_index"] for p in answer["pages"]] == [0, 1] and pred.usage.steps == 2
 
 
