@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from .inputs import RequestError
+from .markdown import page_markdown
 from .ocr import OcrEngine, ocr_page
 from .page import Line, PageContent
 
@@ -66,7 +67,6 @@ class DocumentEngine:
     def read(self, image: Image.Image, index: int, hint: str, clock: Stopwatch, layout: bool) -> PageContent:
         """One page's lines (text layer, else OCR on the upright page) and, with `layout`, regions and tables."""
         lines = text_layer_lines(hint, image.width, image.height) if self.use_text_layer else []
-        rotation = 0
         if lines:
             page = PageContent(index, image.width, image.height, lines, text_layer=True)
         else:
@@ -123,12 +123,6 @@ class DocumentEngine:
 def facts(page: PageContent, clock: Stopwatch) -> dict[str, Any]:
     return {"width": page.width, "height": page.height, "rotation": page.rotation, "text_layer": page.text_layer,
             "stages": clock.seconds}
-
-
-def page_markdown(page: PageContent) -> dict[str, Any]:
-    from .markdown import page_markdown as build
-
-    return build(page)
 
 
 def presentation(pages: list[PageContent]) -> dict[str, Any]:

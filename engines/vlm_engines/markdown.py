@@ -98,7 +98,7 @@ def page_markdown(page: PageContent) -> dict[str, Any]:
             figures.append(_figure_json(len(figures), block, page.width, page.height))
         elif block.kind == "title" and block.lines and not _body_sized_paragraph(block, body):
             text = " ".join(ln.text for row in rows(block.lines) for ln in row)
-            level = "#" if max(ln.height for ln in block.lines) >= TITLE_H1 * body else "##"
+            level = "#" if _tallest(block) >= TITLE_H1 * body else "##"
             parts.append(f"{level} {text}")
         elif block.lines:
             parts.append(to_markdown(block.lines, line_height=body))
@@ -119,7 +119,7 @@ def _running_head(block: Block, body: float, page_height: float) -> bool:
 def _body_sized_paragraph(block: Block, body: float) -> bool:
     """A "title" of several rows set at body size is a paragraph the layout model misnamed (it sees short
     pages of large text as titles): a heading is one row, or set larger than the body."""
-    return len(rows(block.lines)) > 1 and max(ln.height for ln in block.lines) < TITLE_MIN * body
+    return len(rows(block.lines)) > 1 and _tallest(block) < TITLE_MIN * body
 
 
 def _blocks(page: PageContent) -> tuple[list[Block], list[Line]]:
