@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .onnx import onnx_cpu_session
+
 INPUT_SIZE = 512  # the graph's fixed input: [1, 512, 512, 3]
 DEFAULT_MODEL_FILE = "var/models/centernet-3.3.6.onnx"  # where scripts/build_detector.py caches it
 # Class ids 0..79 of the model, in the order of human's src/object/labels.ts (COCO's 80 names).
@@ -113,8 +115,6 @@ class DetectorEngine:
     DOMAINS = ("image.object-detection", "image.person-detection")
 
     def __init__(self, params: dict[str, str]) -> None:
-        import onnxruntime as ort
-
         path = model_file(params.get("model_file"), params.get("repository_root") or Path.cwd())
         if not path.is_file():
             raise FileNotFoundError(f"detector model file {path} is missing: build it once with "
@@ -122,14 +122,9 @@ class DetectorEngine:
         self.score_threshold = float(params.get("score_threshold") or 0.3)
         self.max_detections = int(params.get("max_detections") or 50)
         self.nms_iou = float(params.get("nms_iou") or 0.5)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(params.get("intra_op_threads") or 2)
-        options.inter_op_num_threads = 1
         # Idle threads sleep instead of spinning: on a few cores, spinning starves the Triton stub and server
         # around each run (p50 160 -> 82 ms per image through Triton on 2 cores).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_cpu_session(path, int(params.get("intra_op_threads") or 2))
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
 

@@ -94,7 +94,6 @@ class OcrEngine:
 def without_blank_bands(image: Image.Image) -> tuple[Image.Image, np.ndarray, int] | None:
     """The page with its blank rows (beyond BLANK_MARGIN of any ink) and blank side margins cut out, the page row
     of each remaining row, and the left offset; None for a page with no ink at all."""
-    rgb = np.asarray(image.convert("RGB"))
     dark = np.asarray(image.convert("L")) < INK
     ink_rows = dark.sum(axis=1) > 1
     if not ink_rows.any():
@@ -106,6 +105,7 @@ def without_blank_bands(image: Image.Image) -> tuple[Image.Image, np.ndarray, in
     right = min(int(cols[-1]) + BLANK_MARGIN + 1, image.width)
     if len(rows) == image.height and left == 0 and right == image.width:
         return image, rows, 0
+    rgb = np.asarray(image.convert("RGB"))
     return Image.fromarray(np.ascontiguousarray(rgb[rows, left:right])), rows, left
 
 

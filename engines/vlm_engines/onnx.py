@@ -1,4 +1,4 @@
-"""onnxruntime sessions of the document stages, built one way."""
+"""onnxruntime CPU sessions of the engines (detector and document stages), built one way."""
 
 from __future__ import annotations
 
