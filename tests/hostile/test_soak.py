@@ -97,7 +97,10 @@ class Tally:
 
 
 IMAGE = text_png(["soak test line"], size=(360, 120), font_size=30)
-PDFS = {pages: pdf(pages, scanned=True) for pages in (1, 2, 3)}  # read by OCR: text layers finish too fast to queue
+# Scans, read by OCR (~50 ms a page): enough work per document that submissions outrun the two workers and the
+# queue fills (text-layer pages, or two or three scanned ones, finish too fast for back-pressure to show).
+PDF_PAGES = (3, 6, 9)
+PDFS = {pages: pdf(pages, scanned=True) for pages in PDF_PAGES}
 
 
 def image_request(rng: random.Random, batch: bool) -> img_pb.ImageServiceGenerateRequest:
@@ -127,7 +130,7 @@ async def document_watch_loop(client: Client, tally: Tally, until: float, seed: 
     rng = random.Random(seed)
     while time.monotonic() < until:
         reply = await tally.call("document.generate", client.documents.Generate(doc_pb.DocumentServiceGenerateRequest(
-            domain="document.ocr", document=pb.DocumentInput(data=PDFS[rng.choice((1, 2, 3))]), batch=True),
+            domain="document.ocr", document=pb.DocumentInput(data=PDFS[rng.choice(PDF_PAGES)]), batch=True),
             timeout=30), BACK_PRESSURE)
         if reply is None:
             await asyncio.sleep(0.2)
@@ -343,7 +346,7 @@ async def test_soak_mixed_traffic(server):
         await assert_still_serving(warm)
         await warm.images.Generate(image_request(random.Random(0), batch=False), timeout=60)
         await warm.documents.Generate(doc_pb.DocumentServiceGenerateRequest(
-            domain="document.ocr", document=pb.DocumentInput(data=PDFS[2]), batch=False), timeout=60)
+            domain="document.ocr", document=pb.DocumentInput(data=PDFS[PDF_PAGES[0]]), batch=False), timeout=60)
         sent = await warm.upload(IMAGE, "warm.png")
         [m async for m in warm.files.DownloadFile(file_pb.DownloadFileRequest(id=sent.id))]
     baseline = (await fresh_stats(server, 2))[-1]
