@@ -7,6 +7,10 @@ concurrency, in one run:
 - a 64-page PDF: one DocumentService.Generate (batch=false), against its 64 pages pre-rendered and sent
   32 at a time directly; and the render ceiling: the same 64 pages rendered by the service's own renderer
   with its default processes, nothing else running (on 2 cores rendering may be the bound, not the model).
+  The render ceiling is what a perfect pipeline reaches given that renderer: the pages' render time alone
+  plus the model's time for the last page, count / (render_s + 0.2 s).
+  The model declares the page size it reads (`page_pixels`, as a VLM's image processor resizes to); the
+  service renders pages at that size, and the direct calls send pages of that size too.
 
 Each answer carries `held`, the requests the model held when it started that one: the peak says how many the
 service had in flight.
@@ -40,6 +44,7 @@ NAME = "saturation"
 MODEL, DOMAIN = "latency", "bench.latency"
 CONCURRENCY = 32
 LATENCY_S = 0.2
+PAGE_PIXELS = 1003520  # the latency model's page_pixels: direct calls send pages of the size the service renders
 
 
 def document(pages: int) -> bytes:
@@ -67,7 +72,7 @@ class Direct:
     async def call(self, image: bytes) -> tuple[float, int]:
         async def requests():
             yield {"model_name": MODEL, "inputs": [_input("IMAGES", image), _input("DOMAIN", DOMAIN.encode()),
-                                                   _input("CONFIG", b"{}"), _input("TEXT_HINT", b"")]}
+                                                   _input("CONFIG", b"{}")]}
 
         started = time.perf_counter()
         async for result, error in self.client.stream_infer(requests()):
@@ -115,7 +120,7 @@ async def pages(direct: Direct, client: Client, pdf: bytes, workdir: Path, count
     await renderer.warm_up()
     try:
         started = time.perf_counter()
-        rendered = await asyncio.gather(*(renderer.render(str(path), i, 150, 50_000_000) for i in range(count)))
+        rendered = await asyncio.gather(*(renderer.render(str(path), i, 150, PAGE_PIXELS, False) for i in range(count)))
         render_s = time.perf_counter() - started
     finally:
         renderer.close()
@@ -137,7 +142,10 @@ async def pages(direct: Direct, client: Client, pdf: bytes, workdir: Path, count
     if reply.prediction.status != pb.PREDICTION_STATUS_COMPLETED:
         raise RuntimeError(f"service: {reply.prediction.error.message}")
     service_held = [p["held"] for p in response(reply.prediction)["pages"]]
-    return {"pages": count, "render_ceiling_pages_per_s": count / render_s,
+    # A document's pages cannot be answered faster than they are rendered, and its last page still takes the
+    # model's time after it is rendered: the best any pipeline reaches is count / (render_s + latency).
+    return {"pages": count, "render_pages_per_s": count / render_s,
+            "render_ceiling_pages_per_s": count / (render_s + LATENCY_S),
             "direct": {"pages_per_s": count / direct_s, "max_held": max(held)},
             "service": {"pages_per_s": count / service_s, "max_held": max(service_held), "wall_s": service_s}}
 
@@ -163,7 +171,8 @@ async def run(smoke: bool) -> dict[str, Any]:
         print(f"  images: service {img['service']['throughput_rps']:.0f}/s vs direct "
               f"{img['direct']['throughput_rps']:.0f}/s ({ratio_img:.2f}x), held {img['service']['max_held']}; "
               f"document: {doc['service']['pages_per_s']:.1f} vs {doc['direct']['pages_per_s']:.1f} pages/s "
-              f"(render ceiling {doc['render_ceiling_pages_per_s']:.1f})", flush=True)
+              f"(render ceiling {doc['render_ceiling_pages_per_s']:.1f}; rendering alone "
+              f"{doc['render_pages_per_s']:.1f})", flush=True)
         result = {
             "smoke": smoke,
             "setup": {"model": f"latency ({LATENCY_S} s per request, unbounded overlap)", "concurrency": CONCURRENCY,
@@ -182,7 +191,9 @@ async def run(smoke: bool) -> dict[str, Any]:
                                        "when rendering is the bound",
                              "measured": f"{doc['service']['pages_per_s']:.1f} pages/s = {ratio_doc:.2f} x direct "
                                          f"({doc['direct']['pages_per_s']:.1f}), {ratio_ceiling:.2f} x the render "
-                                         f"ceiling ({doc['render_ceiling_pages_per_s']:.1f}); model held up to "
+                                         f"ceiling ({doc['render_ceiling_pages_per_s']:.1f}: 64 pages rendered "
+                                         f"alone at {doc['render_pages_per_s']:.1f}/s, plus the last page's "
+                                         f"{LATENCY_S} s); model held up to "
                                          f"{doc['service']['max_held']}",
                              "met": ratio_doc >= 0.8 or ratio_ceiling >= 0.9},
             },

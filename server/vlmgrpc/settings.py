@@ -33,6 +33,9 @@ class ModelEntry(BaseModel):
     max_in_flight: int = Field(
         0, ge=0, description="requests in flight to this model at once, shared fairly by predictions; 0: the "
         "model's max_in_flight parameter, else 2 x max_batch_size x instances, else 64")
+    page_pixels: int = Field(
+        0, ge=0, description="pixels a rendered page may have for this model (the size it reads pages at); 0: "
+        "the model's page_pixels parameter, else render_dpi up to max_image_pixels")
 
 
 def parse_models(value: object) -> object:

@@ -137,6 +137,27 @@ def test_rendered_page_never_exceeds_max_pixels(tmp_path):
             assert img.size[0] * img.size[1] <= max_pixels, (max_pixels, img.size)
 
 
+def test_a_page_is_fitted_to_max_pixels_in_one_render(tmp_path, monkeypatch):
+    """The zoom is chosen so MuPDF's rounding stays within the limit: one pixmap per page, not a retry loop."""
+    path = _make_pdf(tmp_path / "a4.pdf", 1)
+    calls = []
+    original = pymupdf.Page.get_pixmap
+    monkeypatch.setattr(pymupdf.Page, "get_pixmap", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    for max_pixels in (1_003_520, 250_000, 77_777):
+        calls.clear()
+        png, _ = render_page(path, 0, 150, max_pixels)
+        with Image.open(io.BytesIO(png)) as img:
+            assert 0.98 * max_pixels <= img.size[0] * img.size[1] <= max_pixels, (max_pixels, img.size)
+        assert len(calls) == 1
+
+
+def test_the_text_layer_is_skipped_when_not_wanted(tmp_path):
+    path = _make_pdf(tmp_path / "text.pdf", 1)
+    image, text = render_page(path, 0, 72, 10_000_000, text=False)
+    assert text == "" and sniff.media_type(image) == "image/tiff"
+    assert "Hello from page 1" in render_page(path, 0, 72, 10_000_000)[1]
+
+
 async def test_errors_cross_the_render_process_boundary(tmp_path):
     """Renderer runs inspect_pdf in spawned processes: the ServiceError must arrive whole."""
     good = _make_pdf(tmp_path / "good.pdf", 2)

@@ -69,3 +69,31 @@ def test_a_model_that_is_not_ready_is_not_used_by_default_when_another_is():
     assert registry.resolve("document.invoice", "").id == "transformers"
     err = _fails(registry, "document.invoice", "vlm-a")
     assert (err.code, err.reason) == (Code.UNAVAILABLE, "MODEL_NOT_READY")
+
+
+class _Configs:
+    """Triton's model configurations as the gateway returns them (JSON form)."""
+
+    def __init__(self, configs: dict):
+        self.configs = configs
+
+    async def model_config(self, name: str) -> dict:
+        return self.configs[name]
+
+
+async def test_page_size_and_text_layer_come_from_the_model_configuration():
+    from vlmgrpc.settings import ModelEntry
+
+    def config(inputs, **params):
+        return {"input": [{"name": n} for n in inputs], "parameters": {
+            "domains": {"string_value": "document.ocr"}, **{k: {"string_value": v} for k, v in params.items()}}}
+
+    gateway = _Configs({"ocr": config(["IMAGES", "DOMAIN", "CONFIG", "TEXT_HINT"]),
+                        "vlm": config(["IMAGES", "DOMAIN", "CONFIG"], page_pixels="1003520")})
+    registry = ModelRegistry(gateway, [], lambda: CATALOGUE)  # type: ignore[arg-type]
+    ocr = await registry._info(ModelEntry(name="ocr"))
+    vlm = await registry._info(ModelEntry(name="vlm"))
+    tuned = await registry._info(ModelEntry(name="vlm", page_pixels=500_000))
+    assert (ocr.reads_text_layer, ocr.page_pixels) == (True, 0)  # 0: rendered at render_dpi
+    assert (vlm.reads_text_layer, vlm.page_pixels) == (False, 1_003_520)
+    assert tuned.page_pixels == 500_000  # the setting wins over the model's parameter

@@ -31,6 +31,8 @@ class ModelInfo:
     ready: bool = False
     chat_template: ChatTemplate | None = None  # vllm: the prompt is built here
     max_in_flight: int = 2  # requests sent and not answered at once (shared fairly by predictions)
+    page_pixels: int = 0  # the most pixels it wants in a rendered page (a VLM's image budget); 0: no limit
+    reads_text_layer: bool = True  # declares TEXT_HINT: pages come with their PDF text layer
     slots: FairSlots = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -93,7 +95,9 @@ class ModelRegistry:
         return ModelInfo(id=entry.name, protocol=entry.protocol, engine="vllm" if vllm else params.get("engine", ""),
                          domains=domains, follows_schema=follows or vllm,
                          batched=int(config.get("max_batch_size") or 0) > 0, max_images=max_images,
-                         chat_template=template, max_in_flight=in_flight_limit(entry, config, params))
+                         chat_template=template, max_in_flight=in_flight_limit(entry, config, params),
+                         page_pixels=entry.page_pixels or int(params.get("page_pixels") or 0),
+                         reads_text_layer=any(i.get("name") == "TEXT_HINT" for i in config.get("input") or ()))
 
     async def refresh(self) -> bool:
         """Poll readiness; True when Triton and every model are ready."""

@@ -35,6 +35,7 @@ class Call:
     batched: bool = False  # the model has max_batch_size > 0: every tensor carries a leading batch dim of 1
     generative: bool = False  # streams text and can be cancelled mid-request: one gRPC call per request
     chat_prompt: str = ""  # vllm: the prompt rendered with the checkpoint's chat template
+    text_layer: bool = True  # the model declares TEXT_HINT: send each page's text layer
 
 
 @dataclass
@@ -79,12 +80,13 @@ def is_final(response: service_pb2.ModelInferResponse) -> bool:
 
 class VlmgrpcProtocol:
     def request(self, call: Call, element: Element, request_id: str) -> service_pb2.ModelInferRequest:
-        hints = list(element.text_hints) or [""] * len(element.images)
         config = json.dumps(call.config, separators=(",", ":")).encode()
         tensors = [_bytes_tensor("IMAGES", list(element.images), call.batched),
                    _bytes_tensor("DOMAIN", [call.domain.encode()], call.batched),
-                   _bytes_tensor("CONFIG", [config], call.batched),
-                   _bytes_tensor("TEXT_HINT", [h.encode() for h in hints], call.batched)]
+                   _bytes_tensor("CONFIG", [config], call.batched)]
+        if call.text_layer:
+            hints = list(element.text_hints) or [""] * len(element.images)
+            tensors.append(_bytes_tensor("TEXT_HINT", [h.encode() for h in hints], call.batched))
         if call.prompt:
             tensors.append(_bytes_tensor("PROMPT", [call.prompt.encode()], call.batched))
         return service_pb2.ModelInferRequest(model_name=call.model, id=request_id, inputs=[t for t, _ in tensors],

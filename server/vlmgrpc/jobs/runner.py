@@ -209,7 +209,8 @@ class Runner:
             # grounding fields included when asked: it is told which, rather than keeping its own copy.
             config["json_schema"] = plan.decoding_schema()
         return Call(model=model.id, protocol=model.protocol, domain=pred.domain, config=config, prompt=prompt,
-                    batched=model.batched, generative=model.generative, chat_prompt=chat_prompt)
+                    batched=model.batched, generative=model.generative, chat_prompt=chat_prompt,
+                    text_layer=model.reads_text_layer)
 
     async def _pass(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
                     started: float) -> None:
@@ -313,8 +314,12 @@ class Runner:
         if ref.media_type == sniff.PDF:
             indices = pred.config.get("page_indices") or range(pred.total)
             wanted = [i for i in indices if i not in skip]
-            async for element in page_elements(self.jobs.renderer, path, wanted, settings,
-                                               prefetch=settings.render_workers):
+            model = self.jobs.models.get(pred.model)
+            wants = model.page_pixels if model else 0  # rendered no larger than the model reads pages
+            max_pixels = min(settings.max_image_pixels, wants) if wants else settings.max_image_pixels
+            text = model is None or model.reads_text_layer
+            async for element in page_elements(self.jobs.renderer, path, wanted, settings.render_dpi, max_pixels,
+                                               text, prefetch=2 * settings.render_workers):
                 yield element
         elif 0 not in skip:
             yield Element.one(0, await self.jobs.held_input(pred, 0) or await blobs.read(ref.blob))

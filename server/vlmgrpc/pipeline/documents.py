@@ -36,36 +36,50 @@ def inspect_pdf(path: str, max_pages: int, field_path: str) -> int:
     return pages
 
 
+def ready() -> bool:
+    """Nothing: calling it in a worker process imports this module (and MuPDF) there."""
+    return True
+
+
 @lru_cache(maxsize=4)
 def _open(path: str) -> pymupdf.Document:
     # A worker renders many pages of the same document in a row: keep it open.
     return pymupdf.open(path, filetype="pdf")
 
 
-def render_page(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
-    """Render one page (lossless TIFF, or its own scan) and return it with its text layer (text_layer.py).
-    MuPDF's own errors become INVALID_PDF here: they cannot cross back from the worker process (not picklable)."""
+def render_page(path: str, index: int, dpi: int, max_pixels: int, text: bool = True) -> tuple[bytes, str]:
+    """Render one page (lossless TIFF, or its own scan) and return it with its text layer (text_layer.py; ""
+    unless `text`). MuPDF's own errors become INVALID_PDF here: they cannot cross back from the worker process
+    (not picklable)."""
     try:
-        return _render(path, index, dpi, max_pixels)
+        image, page = _render(path, index, dpi, max_pixels)
+        return image, text_layer(page) if text else ""
     except Exception as exc:
         raise invalid("INVALID_PDF", f"page {index} cannot be rendered: {type(exc).__name__}: {exc}",
                       "document", page=str(index)) from None
 
 
-def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, str]:
+def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, pymupdf.Page]:
     page = _open(path)[index]
     scan = _scan(page, max_pixels)
     if scan is not None:  # a scanned page: its own image, neither rendered nor encoded again
-        return scan, text_layer(page)
-    zoom = dpi / 72
-    width, height = page.rect.width * zoom, page.rect.height * zoom
-    if width * height > max_pixels:  # a huge page is rendered smaller, not refused
-        zoom *= (max_pixels / (width * height)) ** 0.5
+        return scan, page
+    zoom = min(dpi / 72, _fitting_zoom(page.rect.width, page.rect.height, max_pixels))
     pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
     while pix.width * pix.height > max_pixels:  # MuPDF rounds the pixel size up
         zoom *= 0.995 * (max_pixels / (pix.width * pix.height)) ** 0.5
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-    return encode(pix), text_layer(page)
+    return encode(pix), page
+
+
+def _fitting_zoom(width: float, height: float, max_pixels: int) -> float:
+    """The largest zoom whose pixmap has at most max_pixels even after MuPDF rounds each side up (one more
+    pixel per side): (w z + 1)(h z + 1) <= max_pixels. A page rendered smaller than asked is fitted, not refused,
+    and rendered once (correcting after the fact rendered a page two or three times)."""
+    area, sides = width * height, width + height
+    if area <= 0:
+        return 1.0
+    return (-sides + (sides * sides + 4 * area * (max_pixels - 1)) ** 0.5) / (2 * area)
 
 
 def encode(pix: pymupdf.Pixmap) -> bytes:

@@ -51,15 +51,16 @@ async def image_elements(sources: Iterable[ImageSource], settings: Settings) -> 
         yield Element.one(src.index, data)
 
 
-async def page_elements(renderer: Renderer, path: Path, indices: Iterable[int], settings: Settings,
-                        prefetch: int) -> AsyncIterator[Element]:
+async def page_elements(renderer: Renderer, path: Path, indices: Iterable[int], dpi: int, max_pixels: int,
+                        text: bool, prefetch: int) -> AsyncIterator[Element]:
     """Render pages ahead of the consumer (at most `prefetch` waiting), so rendering page n+1
-    overlaps the model's work on page n."""
+    overlaps the model's work on page n. A page is rendered at `dpi`, smaller when that exceeds `max_pixels`,
+    with its text layer when `text`."""
     pending: deque[tuple[int, asyncio.Future]] = deque()
     try:
         for index in indices:
             pending.append((index, asyncio.ensure_future(
-                renderer.render(str(path), index, settings.render_dpi, settings.max_image_pixels))))
+                renderer.render(str(path), index, dpi, max_pixels, text))))
             if len(pending) > prefetch:
                 first, fut = pending.popleft()
                 image, text = await fut
