@@ -407,3 +407,43 @@ async def test_committed_data_is_visible_to_another_connection(store):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         db.close()
+
+
+# --- group commit: operations queued together share one transaction, each in its own savepoint
+
+
+async def test_operations_queued_together_commit_together_and_a_failing_one_alone_is_undone(store, tmp_path):
+    import asyncio
+
+    first, second = _pred("p-first"), _pred("p-second")
+
+    def broken(db):
+        db.execute("INSERT INTO files VALUES ('f1', 'alice', 'now', '{}')")  # undone with its savepoint
+        raise sqlite3.IntegrityError("this operation fails")
+
+    # Queued in one go, without awaiting in between: they form one batch on the store thread.
+    created = store.create(first, then=Status.ENQUEUED)
+    failing = store._run(broken)
+    also_created = store.create(second)
+    results = await asyncio.gather(created, failing, also_created, return_exceptions=True)
+    assert results[0][1] is True and results[2][1] is True
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert await store.get_file("f1") is None  # the failed operation left nothing behind
+    # Both predictions are on disk (committed), as a second connection sees them.
+    other = sqlite3.connect(tmp_path / "state" / "jobs.sqlite")
+    ids = {row[0] for row in other.execute("SELECT id FROM predictions")}
+    other.close()
+    assert ids == {"p-first", "p-second"}
+
+
+async def test_callers_hear_back_in_the_order_they_called(store):
+    import asyncio
+
+    order: list[int] = []
+    futures = []
+    for i in range(300):  # more than one batch (MAX_BATCH)
+        future = store._run(lambda db, i=i: i)
+        future.add_done_callback(lambda f: order.append(f.result()))
+        futures.append(future)
+    await asyncio.gather(*futures)
+    assert order == list(range(300))
