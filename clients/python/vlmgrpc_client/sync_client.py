@@ -1,0 +1,293 @@
+"""VLMClient: the blocking facade, in the spirit of the VLM Run SDK (`client.image.generate(...)`,
+`client.predictions.wait(...)`, ...). AsyncVLMClient (async_client.py) is the same with `await`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from pydantic import BaseModel
+
+from vlmgrpc_client import convert, errors, submissions, typed
+from vlmgrpc_client.api.vlm.v1 import file_service_pb2 as files_pb
+from vlmgrpc_client.api.vlm.v1 import hub_service_pb2 as hub_pb
+from vlmgrpc_client.api.vlm.v1 import model_service_pb2 as models_pb
+from vlmgrpc_client.api.vlm.v1 import prediction_service_pb2 as ps
+from vlmgrpc_client.inputs import CHUNK, Progress, Upload
+from vlmgrpc_client.retry import Deadline, RetryPolicy
+from vlmgrpc_client.transport import DEFAULT, Settings, SyncTransport
+from vlmgrpc_client.types import (
+    DomainInfo,
+    DomainSchema,
+    FileInfo,
+    ModelInfo,
+    Page,
+    Prediction,
+    PredictionEvent,
+)
+from vlmgrpc_client.watch import WatchCursor
+
+WAIT_TIMEOUT_S = 600.0  # the SDK's wait() default
+
+
+class VLMClient:
+    """A vlm-grpc client. `target` "host:port" (default $VLMGRPC_TARGET, else 127.0.0.1:50051), `token` the
+    bearer token (default $VLMGRPC_TOKEN), `timeout` the deadline of each call in seconds (retries
+    included; None: none), `retry` which failures are retried and how, `autocast` whether results of
+    domains come back as pydantic objects of their schema."""
+
+    def __init__(self, target: str | None = None, *, token: str | None = None, timeout: float | None = 120.0,
+                 retry: RetryPolicy | None = None, tls: bool = False, root_certificates: bytes | None = None,
+                 options: tuple[tuple[str, Any], ...] = (), autocast: bool = False):
+        self.settings = Settings(target, token=token, timeout=timeout, retry=retry, tls=tls,
+                                 root_certificates=root_certificates, options=options)
+        self.autocast = autocast
+        self._t = SyncTransport(self.settings)
+        self._schemas: dict[str, type[BaseModel] | None] = {}
+        self.image = Image(self)
+        self.document = Document(self)
+        self.predictions = Predictions(self)
+        self.files = Files(self)
+        self.hub = Hub(self)
+        self.models = Models(self)
+
+    @property
+    def target(self) -> str:
+        return self.settings.target
+
+    def close(self) -> None:
+        self._t.close()
+
+    def __enter__(self) -> VLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _typed(self, prediction: Prediction, response_model: type[BaseModel] | None,
+               autocast: bool | None) -> Prediction:
+        if prediction.status != "completed" or prediction.response is None:
+            return prediction
+        if response_model is not None:
+            prediction.response = typed.validate(response_model, prediction.response)
+        elif self.autocast if autocast is None else autocast:
+            model = self._schema_model(prediction.domain)
+            prediction.response = typed.autocast(model, prediction.response) if model else prediction.response
+        return prediction
+
+    def _schema_model(self, domain: str) -> type[BaseModel] | None:
+        if domain not in self._schemas:
+            try:
+                self._schemas[domain] = self.hub.get_schema(domain).response_model()
+            except errors.NotFoundError:
+                self._schemas[domain] = None
+        return self._schemas[domain]
+
+    def _follow(self, cursor: WatchCursor, submit: tuple[Any, Any] | None,
+                timeout: float | None) -> Iterator[PredictionEvent]:
+        """The events of a prediction until the terminal one. `submit` (a GenerateStream method and request)
+        opens the first stream; whenever a stream breaks it is resumed with WatchPrediction after the last
+        sequence number seen (or, if no event came yet, the same submission is sent again: its request id
+        finds the same prediction)."""
+        deadline = Deadline(timeout)
+        while True:
+            if cursor.prediction_id or submit is None:
+                stream = self._t.stream(self._t.stubs.predictions.WatchPrediction, cursor.request(), deadline)
+            else:
+                stream = self._t.stream(*submit, deadline)
+            error = None
+            try:
+                for message in stream:
+                    if cursor.accept(message.event):
+                        yield convert.event(message.event)
+            except errors.VLMError as exc:
+                error = exc
+            if cursor.finished:
+                return
+            pause = cursor.resume_after(error)
+            if pause is None:
+                if error is not None:
+                    raise error
+                return
+            left = deadline.remaining()
+            if left is not None and left <= pause:
+                raise errors.DeadlineExceededError("the watch ran out of time while resuming",
+                                                   code=grpc.StatusCode.DEADLINE_EXCEEDED) from error
+            time.sleep(pause)
+
+
+class _Resource:
+    def __init__(self, client: VLMClient):
+        self._c = client
+        self._t = client._t
+
+
+class Image(_Resource):
+    def generate(self, images: Any = None, domain: str = "", *, urls: Sequence[str] | None = None,
+                 model: str | None = None, batch: bool | None = None, config: Any = None, metadata: Any = None,
+                 callback_url: str | None = None, request_id: str | None = None, timeout: Any = DEFAULT,
+                 response_model: type[BaseModel] | None = None, autocast: bool | None = None) -> Prediction:
+        """Images (PIL images, paths, bytes, http(s)/data: URLs, file ids) through ImageService.Generate.
+        batch unset or False: returns once the prediction is terminal; True: at once."""
+        request = submissions.image_request(images, urls, stream=False, batch=batch, domain=domain, model=model,
+                                            config=config, metadata=metadata, callback_url=callback_url,
+                                            request_id=request_id)
+        reply = self._t.unary(self._t.stubs.images.Generate, request, timeout)
+        return self._c._typed(convert.prediction(reply.prediction),
+                              submissions.response_model_of(config, response_model), autocast)
+
+    def generate_stream(self, images: Any = None, domain: str = "", *, urls: Sequence[str] | None = None,
+                        model: str | None = None, config: Any = None, metadata: Any = None,
+                        callback_url: str | None = None, request_id: str | None = None,
+                        timeout: float | None = None, heartbeats: bool = False) -> Iterator[PredictionEvent]:
+        """Submits, then yields the prediction's events until the terminal one (resuming a broken stream)."""
+        request = submissions.image_request(images, urls, stream=True, batch=None, domain=domain, model=model,
+                                            config=config, metadata=metadata, callback_url=callback_url,
+                                            request_id=request_id)
+        yield from _generate_stream(self._c, self._t.stubs.images.GenerateStream, request, timeout, heartbeats)
+
+
+class Document(_Resource):
+    def generate(self, file: Any = None, domain: str = "", *, url: str | None = None, model: str | None = None,
+                 batch: bool | None = None, config: Any = None, metadata: Any = None,
+                 callback_url: str | None = None, request_id: str | None = None, timeout: Any = DEFAULT,
+                 response_model: type[BaseModel] | None = None, autocast: bool | None = None,
+                 progress: Progress | None = None) -> Prediction:
+        """A document (a path, which is uploaded first, bytes, a file id or a URL) through
+        DocumentService.Generate. batch unset or True (the server's default for documents): returns the
+        accepted prediction at once (follow it with predictions.wait / watch); False: once terminal."""
+        kind, value = self._source(file, url, progress)
+        request = submissions.document_request(kind, value, stream=False, batch=batch, domain=domain, model=model,
+                                               config=config, metadata=metadata, callback_url=callback_url,
+                                               request_id=request_id)
+        reply = self._t.unary(self._t.stubs.documents.Generate, request, timeout)
+        return self._c._typed(convert.prediction(reply.prediction),
+                              submissions.response_model_of(config, response_model), autocast)
+
+    def generate_stream(self, file: Any = None, domain: str = "", *, url: str | None = None,
+                        model: str | None = None, config: Any = None, metadata: Any = None,
+                        callback_url: str | None = None, request_id: str | None = None,
+                        timeout: float | None = None, heartbeats: bool = False,
+                        progress: Progress | None = None) -> Iterator[PredictionEvent]:
+        kind, value = self._source(file, url, progress)
+        request = submissions.document_request(kind, value, stream=True, batch=None, domain=domain, model=model,
+                                               config=config, metadata=metadata, callback_url=callback_url,
+                                               request_id=request_id)
+        yield from _generate_stream(self._c, self._t.stubs.documents.GenerateStream, request, timeout, heartbeats)
+
+    def _source(self, file: Any, url: str | None, progress: Progress | None) -> tuple[str, Any]:
+        kind, value = submissions.document_source(file, url)
+        if kind == "path":
+            return "file_id", self._c.files.upload(value, progress=progress).id
+        return kind, value
+
+
+def _generate_stream(client: VLMClient, method: Any, request: Any, timeout: float | None,
+                     heartbeats: bool) -> Iterator[PredictionEvent]:
+    cursor = WatchCursor(client.settings.retry, heartbeats=heartbeats)
+    yield from client._follow(cursor, (method, request), timeout)
+
+
+class Predictions(_Resource):
+    def get(self, id: str, *, timeout: Any = DEFAULT, response_model: type[BaseModel] | None = None,
+            autocast: bool | None = None) -> Prediction:
+        reply = self._t.unary(self._t.stubs.predictions.GetPrediction, ps.GetPredictionRequest(id=id), timeout)
+        return self._c._typed(convert.prediction(reply.prediction), response_model, autocast)
+
+    def list(self, *, page_size: int = 0, page_token: str = "", status: str | None = None,
+             domain: str | None = None, timeout: Any = DEFAULT) -> Page[Prediction]:
+        """One page, newest first (page_size 0: the server's default, 50); pass next_page_token on."""
+        request = ps.ListPredictionsRequest(page_size=page_size, page_token=page_token, domain=domain or "",
+                                            status=convert.status_value(status))
+        reply = self._t.unary(self._t.stubs.predictions.ListPredictions, request, timeout)
+        return Page[Prediction](items=[convert.prediction(p) for p in reply.predictions],
+                                next_page_token=reply.next_page_token)
+
+    def watch(self, id: str, *, after_sequence: int | None = None, timeout: float | None = None,
+              heartbeats: bool = False) -> Iterator[PredictionEvent]:
+        """The prediction's events until the terminal one. A stream that breaks (UNAVAILABLE: a restart, a
+        dropped connection) is resumed after the last sequence number seen, so no event is lost or repeated."""
+        cursor = WatchCursor(self._c.settings.retry, id, after_sequence, heartbeats)
+        yield from self._c._follow(cursor, None, timeout)
+
+    def wait(self, id: str, *, timeout: float | None = WAIT_TIMEOUT_S,
+             response_model: type[BaseModel] | None = None, autocast: bool | None = None) -> Prediction:
+        """Returns the prediction once COMPLETED; raises PredictionFailedError (code, reason, violations) once
+        FAILED, WaitTimeoutError if neither happens within `timeout` seconds. Follows the watch stream (no
+        polling)."""
+        last = None
+        try:
+            for event in self.watch(id, timeout=timeout):
+                last = event.prediction or last
+        except errors.DeadlineExceededError as exc:
+            status = last.status if last else "unknown"
+            raise errors.WaitTimeoutError(f"prediction {id} is still {status} after {timeout} s",
+                                          prediction=last) from exc
+        if last is None or not last.terminal:
+            last = self.get(id)
+        if last.status == "failed":
+            raise errors.from_prediction(last)
+        return self._c._typed(last, response_model, autocast)
+
+    def cancel(self, id: str, *, timeout: Any = DEFAULT) -> Prediction:
+        return self._steer("CancelPrediction", ps.CancelPredictionRequest(id=id), timeout)
+
+    def pause(self, id: str, *, timeout: Any = DEFAULT) -> Prediction:
+        return self._steer("PausePrediction", ps.PausePredictionRequest(id=id), timeout)
+
+    def resume(self, id: str, *, timeout: Any = DEFAULT) -> Prediction:
+        return self._steer("ResumePrediction", ps.ResumePredictionRequest(id=id), timeout)
+
+    def _steer(self, method: str, request: Any, timeout: Any) -> Prediction:
+        reply = self._t.unary(getattr(self._t.stubs.predictions, method), request, timeout)
+        return convert.prediction(reply.prediction)
+
+
+class Files(_Resource):
+    def upload(self, file: Path | str | bytes, *, filename: str | None = None, content_type: str | None = None,
+               purpose: str = "", chunk_size: int = CHUNK, progress: Progress | None = None,
+               timeout: Any = DEFAULT) -> FileInfo:
+        """Streams a file to FileService.UploadFile: its size and SHA-256 first, then 1 MiB chunks read as they
+        go; `progress(sent, total)` hears of each. Retried on UNAVAILABLE (a lost reply can leave a
+        duplicate file with the same sha256)."""
+        upload = Upload.of(file, filename, content_type, chunk_size)
+        reply = self._t.unary(self._t.stubs.files.UploadFile,
+                              lambda: upload.messages(chunk_size, purpose, progress), timeout)
+        return convert.file(reply.file)
+
+    def get(self, id: str, *, timeout: Any = DEFAULT) -> FileInfo:
+        return convert.file(self._t.unary(self._t.stubs.files.GetFile, files_pb.GetFileRequest(id=id), timeout).file)
+
+    def list(self, *, page_size: int = 0, page_token: str = "", timeout: Any = DEFAULT) -> Page[FileInfo]:
+        reply = self._t.unary(self._t.stubs.files.ListFiles,
+                              files_pb.ListFilesRequest(page_size=page_size, page_token=page_token), timeout)
+        return Page[FileInfo](items=[convert.file(f) for f in reply.files], next_page_token=reply.next_page_token)
+
+    def delete(self, id: str, *, timeout: Any = DEFAULT) -> bool:
+        return self._t.unary(self._t.stubs.files.DeleteFile, files_pb.DeleteFileRequest(id=id), timeout).deleted
+
+    def download(self, id: str, *, timeout: float | None = None) -> bytes:
+        stream = self._t.stream(self._t.stubs.files.DownloadFile, files_pb.DownloadFileRequest(id=id),
+                                Deadline(timeout))
+        return b"".join(message.chunk for message in stream)
+
+
+class Hub(_Resource):
+    def list_domains(self, *, served_only: bool = False, timeout: Any = DEFAULT) -> list[DomainInfo]:
+        reply = self._t.unary(self._t.stubs.hub.ListDomains, hub_pb.ListDomainsRequest(served_only=served_only),
+                              timeout)
+        return [convert.domain(d) for d in reply.domains]
+
+    def get_schema(self, domain: str, *, grounding: bool = False, confidence: bool = False,
+                   timeout: Any = DEFAULT) -> DomainSchema:
+        request = hub_pb.GetSchemaRequest(domain=domain, grounding=grounding, confidence=confidence)
+        return convert.schema(self._t.unary(self._t.stubs.hub.GetSchema, request, timeout))
+
+
+class Models(_Resource):
+    def list(self, *, timeout: Any = DEFAULT) -> list[ModelInfo]:
+        reply = self._t.unary(self._t.stubs.models.ListModels, models_pb.ListModelsRequest(), timeout)
+        return [convert.model(m) for m in reply.models]
