@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml clients/python/pyproject.toml | sha1sum | cut -c1-12)
 
 
-.PHONY: system-deps venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint bench bench-smoke clean \
+.PHONY: system-deps venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint buf-breaking bench bench-smoke clean \
 	go-deps go-client
 
 VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml clients/python/pyproject.toml | sha1sum | cut -c1-12)
@@ -78,6 +78,11 @@ proto/node_modules/.bin/buf: proto/package.json proto/package-lock.json
 buf-lint: proto/node_modules/.bin/buf
 	cd proto && ./node_modules/.bin/buf lint
 
+# buf breaking against the released API (proto/release/vlm-v1.json) and main before this change;
+# `scripts/buf_breaking.sh --release` records a new release.
+buf-breaking: proto/node_modules/.bin/buf
+	scripts/buf_breaking.sh
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
@@ -87,7 +92,7 @@ unit: venv
 integration: system-deps venv-vlm detector go-deps
 	$(PY) -m pytest tests/integration -q
 
-test: system-deps venv-vlm detector go-deps proto-check buf-lint lint
+test: system-deps venv-vlm detector go-deps proto-check buf-lint buf-breaking lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-smoke
 
