@@ -95,5 +95,10 @@ def exhausted(reason: str, message: str, **metadata: str) -> ServiceError:
     return ServiceError(Code.RESOURCE_EXHAUSTED, reason, message, dict(metadata))
 
 
+def internal(reason: str, message: str, **metadata: str) -> ServiceError:
+    """A fault of the server (not of the caller's input)."""
+    return ServiceError(Code.INTERNAL, reason, message, dict(metadata))
+
+
 def cancelled(message: str = "the prediction was cancelled") -> ServiceError:
     return ServiceError(Code.CANCELLED, "CANCELLED", message)

@@ -9,8 +9,18 @@ from functools import lru_cache
 import pymupdf
 from PIL import Image
 
-from vlmgrpc.errors import invalid
+from vlmgrpc.errors import ServiceError, internal, invalid
 from vlmgrpc.pipeline.text_layer import text_layer
+
+
+def server_fault(exc: BaseException) -> ServiceError | None:
+    """The server's own failure (memory, its input file gone), which must not be blamed on the caller's PDF;
+    None when the exception is about the document."""
+    if isinstance(exc, MemoryError):
+        return internal("RENDER_OUT_OF_MEMORY", "the renderer ran out of memory")
+    if isinstance(exc, (OSError, pymupdf.FileNotFoundError)):
+        return internal("RENDER_INPUT_UNREADABLE", f"the renderer could not read its input: {exc}")
+    return None
 
 
 def inspect_pdf(path: str, max_pages: int, field_path: str) -> int:
@@ -18,7 +28,8 @@ def inspect_pdf(path: str, max_pages: int, field_path: str) -> int:
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:  # pymupdf raises its own FileDataError, RuntimeError, ...
-        raise invalid("INVALID_PDF", f"the bytes are not a readable PDF: {exc}", field_path) from None
+        raise server_fault(exc) or invalid("INVALID_PDF", f"the bytes are not a readable PDF: {exc}",
+                                           field_path) from None
     with doc:
         if not doc.is_pdf:  # MuPDF opens images too, whatever filetype says
             raise invalid("INVALID_PDF", "the bytes are not a PDF", field_path)
@@ -55,8 +66,9 @@ def render_page(path: str, index: int, dpi: int, max_pixels: int, text: bool = T
         image, page = _render(path, index, dpi, max_pixels)
         return image, text_layer(page) if text else ""
     except Exception as exc:
-        raise invalid("INVALID_PDF", f"page {index} cannot be rendered: {type(exc).__name__}: {exc}",
-                      "document", page=str(index)) from None
+        raise server_fault(exc) or invalid(
+            "INVALID_PDF", f"page {index} cannot be rendered: {type(exc).__name__}: {exc}", "document",
+            page=str(index)) from None
 
 
 def _render(path: str, index: int, dpi: int, max_pixels: int) -> tuple[bytes, pymupdf.Page]:
