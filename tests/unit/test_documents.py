@@ -76,8 +76,11 @@ def test_pdf_without_pages(tmp_path):
     _fails(str(path), 100, "PDF_EMPTY")
 
 
-def test_missing_file_is_invalid_pdf(tmp_path):
-    _fails(str(tmp_path / "absent.pdf"), 100, "INVALID_PDF")
+def test_missing_file_is_the_servers_fault(tmp_path):
+    # The service lost its own copy of the input: not something the caller can fix.
+    with pytest.raises(ServiceError) as info:
+        inspect_pdf(str(tmp_path / "absent.pdf"), 100, FIELD)
+    assert (info.value.code, info.value.reason) == (Code.INTERNAL, "RENDER_INPUT_UNREADABLE")
 
 
 def test_encrypted_pdf(tmp_path):
