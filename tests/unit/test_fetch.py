@@ -11,9 +11,12 @@ import pytest
 from vlmgrpc.errors import ServiceError
 from vlmgrpc.pipeline import fetch
 
+HITS: list[str] = []
+
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server API
+        HITS.append(self.path)
         if self.path == "/big":
             self.send_response(200)
             self.end_headers()
@@ -30,6 +33,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "ftp://example.com/x")
             self.end_headers()
+        elif self.path == "/host":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(self.headers["Host"].encode())
         elif self.path == "/missing":
             self.send_response(404)
             self.end_headers()
@@ -104,3 +111,45 @@ def test_literal_addresses_are_refused_at_submission():
         assert info.value.reason == "URL_NOT_ALLOWED"
     fetch.check_literal_address("http://example.com/x", "images[0].url")
     fetch.check_literal_address("http://93.184.216.34/x", "images[0].url")
+
+
+def _rebinding_dns(monkeypatch: pytest.MonkeyPatch, *answers: str) -> list[str]:
+    """A resolver that gives each lookup the next answer (the last one from then on), as a rebinding DNS
+    server does with a zero TTL; returns the names looked up."""
+    asked: list[str] = []
+
+    async def resolve(host: str):
+        asked.append(host)
+        return [fetch.ipaddress.ip_address(answers[min(len(asked), len(answers)) - 1])]
+
+    monkeypatch.setattr(fetch, "resolve", resolve)
+    return asked
+
+
+async def test_the_checked_address_is_the_one_connected_to(base, monkeypatch):
+    # The check sees a public address; a second lookup would say loopback. The fetch must not reach the local
+    # server (the old code checked, then let httpx resolve "localhost" again and connected to it).
+    port = base.rsplit(":", 1)[1]
+    asked = _rebinding_dns(monkeypatch, "1.1.1.1", "127.0.0.1")
+    HITS.clear()
+    got = await reason(get(f"http://localhost:{port}/host", timeout_s=1, allow_private=False))
+    assert got == "URL_FETCH_FAILED"  # nothing answers outside this machine (or within 1 s)
+    assert HITS == [] and asked == ["localhost"]
+
+
+async def test_a_pinned_request_keeps_the_name(base, monkeypatch):
+    # Only the checked lookup knows this name (the system resolver does not): the answer proves the request
+    # went to that address, and the server saw the name in Host.
+    port = base.rsplit(":", 1)[1]
+    _rebinding_dns(monkeypatch, "127.0.0.1")
+    monkeypatch.setattr(fetch, "_not_public", lambda addr: False)
+    assert await get(f"http://rebind.example:{port}/host", allow_private=False) == f"rebind.example:{port}".encode()
+
+
+async def test_pinning_an_https_url(monkeypatch):
+    _rebinding_dns(monkeypatch, "2001:db8::1")
+    monkeypatch.setattr(fetch, "_not_public", lambda addr: False)
+    target = await fetch.pin("https://user@files.example.com:8443/a.pdf?x=1", "url")
+    assert target.url == "https://user@[2001:db8::1]:8443/a.pdf?x=1"
+    assert target.headers == {"Host": "files.example.com:8443"}
+    assert target.extensions == {"sni_hostname": "files.example.com"}

@@ -14,7 +14,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from vlmgrpc.errors import ServiceError
 from vlmgrpc.jobs.model import Prediction
-from vlmgrpc.pipeline.fetch import check_address
+from vlmgrpc.pipeline.fetch import Pinned, pin
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,10 @@ def sign(secret: str, body: bytes) -> str:
 async def deliver(pred: Prediction, *, secret: str, attempts: int, timeout_s: float,
                   allow_private: bool = True) -> bool:
     body = json.dumps(prediction_json(pred), separators=(",", ":")).encode()
-    if not allow_private:
+    target = Pinned(pred.callback_url)
+    if not allow_private:  # sent to the address checked, not to whatever a second lookup gives
         try:
-            await check_address(pred.callback_url, "callback_url", "CALLBACK_URL_NOT_ALLOWED")
+            target = await pin(pred.callback_url, "callback_url", "CALLBACK_URL_NOT_ALLOWED")
         except ServiceError as exc:
             log.warning("callback for %s not sent: %s", pred.id, exc)
             return False
@@ -61,7 +62,8 @@ async def deliver(pred: Prediction, *, secret: str, attempts: int, timeout_s: fl
                                                retry=retry_if_exception_type(RetryableDelivery)):
                 with attempt:
                     try:
-                        resp = await client.post(pred.callback_url, content=body, headers=headers)
+                        resp = await client.post(target.url, content=body, headers=headers | target.headers,
+                                                 extensions=target.extensions)
                     except httpx.HTTPError as exc:
                         raise RetryableDelivery(str(exc)) from exc
                     if resp.status_code >= 500 or resp.status_code == 429:

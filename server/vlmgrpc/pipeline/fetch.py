@@ -1,5 +1,9 @@
 """Fetching URL inputs: data: URLs and http(s), with size and time caps, and no requests to
-loopback, private or link-local addresses unless the settings allow them (checked on every redirect)."""
+loopback, private or link-local addresses unless the settings allow them (checked on every redirect).
+
+The check and the connection use the same lookup: the request goes to the address that was checked (the
+name kept in the Host header, and in SNI and the certificate check for https), so a name that resolves to
+a public address for the check and to a private one a moment later (DNS rebinding) reaches nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import base64
 import binascii
 import ipaddress
 import socket
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -39,8 +45,8 @@ def check_url(url: str, field_path: str) -> None:
 
 
 def _not_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast
-            or addr.is_unspecified)
+    # Not globally reachable (private, loopback, link-local, shared 100.64/10, documentation, reserved) or multicast.
+    return not addr.is_global or addr.is_multicast
 
 
 def check_literal_address(url: str, field_path: str, reason: str = "URL_NOT_ALLOWED") -> None:
@@ -56,17 +62,42 @@ def check_literal_address(url: str, field_path: str, reason: str = "URL_NOT_ALLO
         raise invalid(reason, f"{host} is not a public address", field_path, host=host)
 
 
-async def check_address(url: str, field_path: str, reason: str = "URL_NOT_ALLOWED") -> None:
-    """Resolve the URL's host; refuse loopback, private, link-local and other non-public addresses."""
-    host = urlsplit(url).hostname or ""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+async def resolve(host: str) -> list[Address]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A request bound to the address that was checked: send it to `url`, with these headers and extensions."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+async def pin(url: str, field_path: str, reason: str = "URL_NOT_ALLOWED") -> Pinned:
+    """Resolve the URL's host once; refuse loopback, private, link-local and other non-public addresses;
+    return the request aimed at the first address the lookup gave."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        addrs = await resolve(host)
     except OSError as exc:
         raise invalid("URL_FETCH_FAILED", f"cannot resolve {host}: {exc}", field_path, host=host) from None
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
+    if not addrs:
+        raise invalid("URL_FETCH_FAILED", f"{host} has no address", field_path, host=host)
+    for addr in addrs:
         if _not_public(addr):
             raise invalid(reason, f"{host} resolves to a non-public address ({addr})", field_path, host=host)
+    userinfo, _, host_port = parts.netloc.rpartition("@")
+    literal = f"[{addrs[0]}]" if addrs[0].version == 6 else str(addrs[0])
+    netloc = (userinfo + "@" if userinfo else "") + literal + (f":{parts.port}" if parts.port else "")
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return Pinned(parts._replace(netloc=netloc).geturl(), {"Host": host_port}, extensions)
 
 
 async def fetch(url: str, *, max_bytes: int, timeout_s: float, allow_private: bool, field_path: str) -> bytes:
@@ -75,10 +106,10 @@ async def fetch(url: str, *, max_bytes: int, timeout_s: float, allow_private: bo
     check_url(url, field_path)
     async with httpx.AsyncClient(follow_redirects=False, timeout=timeout_s) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            if not allow_private:
-                await check_address(url, field_path)
+            target = Pinned(url) if allow_private else await pin(url, field_path)
             try:
-                async with asyncio.timeout(timeout_s), client.stream("GET", url) as resp:
+                async with asyncio.timeout(timeout_s), client.stream(
+                        "GET", target.url, headers=target.headers, extensions=target.extensions) as resp:
                     if resp.is_redirect:
                         url = urljoin(url, resp.headers.get("location", ""))
                         check_url(url, field_path)
