@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml cl
 
 
 .PHONY: system-deps venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint buf-breaking bench bench-smoke clean \
-	go-deps go-client
+	go-deps go-client ts-deps ts-client
 
 VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml clients/python/pyproject.toml | sha1sum | cut -c1-12)
 
@@ -61,15 +61,26 @@ go-client: go-deps
 	clients/go/go.sh test ./...
 	clients/go/go.sh build -o .cache/bin/ocr-document ./cmd/ocr-document
 
+# The TypeScript client's pinned npm packages (clients/typescript/package-lock.json); a no-op when current.
+ts-deps:
+	clients/typescript/install-deps.sh
+
+# The TypeScript client: typecheck and build to clients/typescript/dist, then its unit tests.
+ts-client: ts-deps
+	clients/typescript/node_modules/.bin/tsc -p clients/typescript
+	node --test clients/typescript/dist/test/
+
 # Regenerate every language's code from proto/ (never edit generated code by hand).
-proto: venv go-deps
+proto: venv go-deps ts-deps
 	$(PY) scripts/generate_stubs.py
 	scripts/generate_go.sh
+	clients/typescript/generate.sh
 
 # Fails when any checked-in generated code differs from what proto/ generates.
-proto-check: venv go-deps
+proto-check: venv go-deps ts-deps
 	$(PY) scripts/generate_stubs.py --check
 	scripts/generate_go.sh --check
+	clients/typescript/generate.sh --check
 
 proto/node_modules/.bin/buf: proto/package.json proto/package-lock.json
 	cd proto && npm install --silent --no-audit --no-fund --no-save
@@ -89,10 +100,10 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: system-deps venv-vlm detector go-deps
+integration: system-deps venv-vlm detector go-deps ts-deps
 	$(PY) -m pytest tests/integration -q
 
-test: system-deps venv-vlm detector go-deps proto-check buf-lint buf-breaking lint
+test: system-deps venv-vlm detector go-deps ts-deps proto-check buf-lint buf-breaking lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-smoke
 
@@ -103,4 +114,4 @@ bench-smoke: system-deps venv-vlm detector
 	$(PY) -m bench.run --smoke
 
 clean:
-	rm -rf $(VENV) proto/node_modules var build clients/go/.cache
+	rm -rf $(VENV) proto/node_modules var build clients/go/.cache clients/typescript/node_modules clients/typescript/dist
