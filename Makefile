@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml engines/pyproject.toml cl
 
 
 .PHONY: system-deps venv venv-vlm detector serve test unit integration proto proto-check lint buf-lint buf-breaking bench bench-smoke clean \
-	go-deps go-client ts-deps ts-client
+	go-deps go-client ts-deps ts-client venv-sdk
 
 VLM_STAMP := $(VENV)/.vlm-$(shell cat pyproject.toml engines/pyproject.toml clients/python/pyproject.toml | sha1sum | cut -c1-12)
 
@@ -94,16 +94,21 @@ buf-lint: proto/node_modules/.bin/buf
 buf-breaking: proto/node_modules/.bin/buf
 	scripts/buf_breaking.sh
 
+# The official VLM Run SDK, which the REST tests drive, in a venv of its own under var/ (it pins pydantic and
+# Pillow versions the service does not use); a no-op when it is there at the pinned version.
+venv-sdk: venv
+	$(PY) -c "from tests.integration.rest_helpers import sdk_python; sdk_python()"
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-integration: system-deps venv-vlm detector go-deps ts-deps
+integration: system-deps venv-vlm venv-sdk detector go-deps ts-deps
 	$(PY) -m pytest tests/integration -q
 
-test: system-deps venv-vlm detector go-deps ts-deps proto-check buf-lint buf-breaking lint
+test: system-deps venv-vlm venv-sdk detector go-deps ts-deps proto-check buf-lint buf-breaking lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-smoke
 

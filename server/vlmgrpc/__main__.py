@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 
+from vlmgrpc.observability import logcontext
 from vlmgrpc.settings import Settings
 
 
@@ -23,16 +24,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    logcontext.install()  # before the first record: the format reads %(context)s
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s")
     overrides = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
     settings = Settings(**overrides)
 
     def ready(app) -> None:
         s = app.settings
+        mtls = " --client-cert <client.crt> --client-key <client.key>" if s.tls_client_ca_file else ""
+        tls = f" --ca-cert <ca.crt>{mtls}" if s.tls_cert_file else ""
+        grpcurl = f"-cacert <ca.crt>{mtls.replace('--client-', '-')}" if tls else "-plaintext"
         print(f"vlm-grpc is serving on {s.host}:{app.port} (Ctrl-C stops it). Try:\n"
-              f"  {sys.executable} -m vlmgrpc_client --target {s.host}:{app.port} ocr <image-or-pdf>\n"
-              f"  grpcurl -plaintext {s.host}:{app.port} list", flush=True)
+              f"  {sys.executable} -m vlmgrpc_client --target {s.host}:{app.port}{tls} ocr <image-or-pdf>\n"
+              f"  grpcurl {grpcurl} {s.host}:{app.port} list", flush=True)
+        if app.rest.url:
+            print(f"The VLM Run REST API is at {app.rest.url} (the vlmrun SDK's base_url; see README).", flush=True)
 
     try:
         import uvloop

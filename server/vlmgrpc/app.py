@@ -40,15 +40,18 @@ from vlmgrpc.inference.models import ModelRegistry
 from vlmgrpc.jobs.blobs import Blobs
 from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.files import FileStore
+from vlmgrpc.jobs.retention import Retention
 from vlmgrpc.jobs.runner import Runner
 from vlmgrpc.jobs.service import JobService
 from vlmgrpc.jobs.store import Store
 from vlmgrpc.jobs.watch import Watcher
+from vlmgrpc.observability import Observability
 from vlmgrpc.pipeline.render import Renderer
+from vlmgrpc.rest import RestServer
 from vlmgrpc.servicers.files import UPLOAD_METHOD, FileServicer, parse_upload_request
 from vlmgrpc.servicers.generate import DocumentServicer, ImageServicer
 from vlmgrpc.servicers.hub import HubServicer, ModelServicer
-from vlmgrpc.servicers.interceptor import Gate, load_tokens
+from vlmgrpc.servicers.interceptor import Gate, load_cert_tenants, load_tokens
 from vlmgrpc.servicers.predictions import PredictionServicer
 from vlmgrpc.settings import Settings
 
@@ -64,16 +67,27 @@ SERVICE_NAMES = (
 )
 
 
+def server_credentials(s: Settings) -> grpc.ServerCredentials | None:
+    """TLS with the configured certificate, mutual TLS when a client CA is set; None: plaintext."""
+    if s.tls_cert_file is None or s.tls_key_file is None:
+        return None
+    client_ca = s.tls_client_ca_file.read_bytes() if s.tls_client_ca_file else None
+    return grpc.ssl_server_credentials([(s.tls_key_file.read_bytes(), s.tls_cert_file.read_bytes())],
+                                       root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
 class App:
     def __init__(self, settings: Settings):
         self.settings = settings
         data = settings.data_dir
-        self.store = Store(data / "vlmgrpc.sqlite3")
+        self.store = Store(data / "vlmgrpc.sqlite3", keep_inputs=settings.retention_keep_inputs)
         self.blobs = Blobs(data)
+        self.retention = Retention(settings, self.store, self.blobs)
         self.files = FileStore(self.store, self.blobs, settings.max_upload_bytes)
         self.bus = EventBus(settings.watch_queue_size, settings.heartbeat_s)
         self.catalog = Catalog()
         self.renderer = Renderer(settings.render_workers)
+        self.observability = Observability(settings)
         self.triton: EmbeddedTriton | None = None
         self.gateway: TritonGateway | None = None
         self.models: ModelRegistry | None = None
@@ -89,6 +103,7 @@ class App:
     async def start(self) -> None:
         s = self.settings
         await self.store.open()
+        await self.retention.sweep_orphans()  # before any submission: what a crash left behind
         # The catalogue first, not beside the Triton spawn: loguru (imported by vlmrun-hub) breaks
         # if a fork happens while another thread imports it.
         await asyncio.to_thread(self.catalog.load)
@@ -101,9 +116,14 @@ class App:
         self.watcher = Watcher(self.jobs)
         self.runner = Runner(self.jobs)
         await self.jobs.recover()
+        await self.jobs.callbacks.start()  # resumes deliveries a restart interrupted
+        self.observability.start(self.jobs)  # metrics endpoint, tracer provider, log context
         self.runner.start()
         await self._start_grpc()
+        self.rest = RestServer(self)  # the VLM Run REST API beside gRPC (rest/; off when rest_port is 0)
+        await self.rest.start()
         self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
+        self._tasks.append(asyncio.create_task(self.retention.run(), name="retention"))
         if s.stats_log_s > 0:
             self._tasks.append(asyncio.create_task(self._log_stats(), name="stats"))
         # What start-up loaded (modules, descriptors, hub schemas) lives as long as the process. Frozen, a
@@ -119,7 +139,8 @@ class App:
         if not url:
             self.triton = EmbeddedTriton(s.model_repository, s.data_dir / "triton",
                                          startup_timeout_s=s.triton_startup_timeout_s,
-                                         models={m.name: m.params for m in s.models})
+                                         models={m.name: m.params for m in s.models},
+                                         **self.observability.triton_options())
             await self.triton.start()
             self._tasks.append(asyncio.create_task(self.triton.supervise(), name="triton-supervisor"))
             url = self.triton.grpc_url
@@ -133,9 +154,11 @@ class App:
     async def _start_grpc(self) -> None:
         s = self.settings
         assert self.jobs and self.watcher
+        mutual_tls = s.tls_client_ca_file is not None
         self.gate = Gate(load_tokens(s.auth_tokens, s.auth_tokens_file), s.max_streams_per_tenant,
-                         deserializers={UPLOAD_METHOD: parse_upload_request})
-        server = grpc.aio.server(interceptors=[self.gate], options=[
+                         deserializers={UPLOAD_METHOD: parse_upload_request},
+                         cert_tenants=load_cert_tenants(s.tls_client_tenants) if mutual_tls else None)
+        server = grpc.aio.server(interceptors=[self.observability.interceptor(), self.gate], options=[
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.keepalive_time_ms", int(s.keepalive_time_s * 1000)),
@@ -160,7 +183,16 @@ class App:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
-        self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+        address = f"{s.host}:{s.port}"
+        credentials = await asyncio.to_thread(server_credentials, s)
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            try:
+                self.port = server.add_secure_port(address, credentials)
+            except RuntimeError as exc:  # gRPC says only "Failed to bind"; its log has the cause
+                raise RuntimeError(f"cannot serve TLS on {address}: the port is taken, or tls_cert_file and "
+                                   "tls_key_file are not a PEM certificate chain and its private key") from exc
         await server.start()
         self.server = server
         await self._set_serving(True)
@@ -200,24 +232,35 @@ class App:
         self._stopped.set()
         s = self.settings
         log.info("shutting down: draining for up to %.0f s", s.shutdown_grace_s)
-        await self.health.enter_graceful_shutdown()
+        grace_ends = asyncio.get_running_loop().time() + s.shutdown_grace_s
         if self.jobs:
-            self.jobs.closing = True
+            self.jobs.closing = True  # before any await: no submission is accepted from here on
+        await self.health.enter_graceful_shutdown()
         if self.watcher:
             self.watcher.close()
         if self.runner:
             await self.runner.stop(s.shutdown_grace_s)
         if self.server:
             await self.server.stop(grace=2)
+        if getattr(self, "rest", None):
+            await self.rest.stop()
+        if self.jobs:
+            await self.jobs.park()  # every handler has ended: nothing can start a prediction any more
+            # Deliveries in progress get what is left of the grace; the rest wait in the outbox.
+            await self.jobs.callbacks.stop(grace_ends - asyncio.get_running_loop().time())
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task, result in zip(self._tasks, await asyncio.gather(*self._tasks, return_exceptions=True),
+                                strict=True):
+            if isinstance(result, Exception):
+                log.error("%s ended with an error", task.get_name(), exc_info=result)
         if self.gateway:
             await self.gateway.close()
         if self.triton:
             await self.triton.stop()
         self.renderer.close()
         await self.store.close()
+        await self.observability.stop()
         log.info("stopped")
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     keepalive_time_s: float = 30.0
     keepalive_timeout_s: float = 10.0
     shutdown_grace_s: float = 10.0
+
+    # --- TLS and mTLS (owned by the TLS work)
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate chain the server presents; with tls_key_file the port serves TLS "
+        "only (no plaintext); neither = plaintext")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_client_ca_file: Path | None = Field(
+        None, description="PEM CA certificate(s) for mutual TLS (needs tls_cert_file): every connection, health "
+        "included, must present a client certificate they signed, unexpired; its identity names a tenant "
+        "(see tls_client_tenants)")
+    tls_client_tenants: str = Field(
+        "", description="mTLS: identity=tenant pairs, comma separated; an identity is a client certificate's "
+        "subject CN or any of its subject alternative names (DNS, URI such as spiffe://..., email, IP); a "
+        "certificate matching none names no tenant; empty = the tenant is the certificate's subject CN. A bearer "
+        "token sent as well must name the same tenant; a certificate that names no tenant needs a token")
 
     # --- auth and per-tenant limits
     auth_tokens: str = Field("", description="bearer tokens as token=tenant pairs, comma separated; "
@@ -114,6 +129,56 @@ class Settings(BaseSettings):
     callback_attempts: int = 5
     callback_timeout_s: float = 10.0
 
+    # --- retention (owned by the retention work)
+    retention_terminal_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="how long a completed or failed prediction, with its event history, "
+        "is kept after it ended; then it is deleted and reads of it answer NOT_FOUND")
+    retention_keep_inputs: bool = Field(
+        False, description="keep a prediction's input bytes until the prediction itself is deleted; default: "
+        "released as soon as it ends (completed or failed)")
+    retention_sweep_s: float = Field(60.0, gt=0, description="how often expired predictions and released "
+                                     "inputs are deleted")
+    retention_batch: int = Field(200, ge=1, description="predictions deleted per store transaction by a "
+                                 "sweep (bounds how long one sweep step holds the store)")
+    callback_concurrency: int = Field(16, ge=1, description="callback deliveries in progress at once; more "
+                                      "wait in the persisted outbox")
+
+    # --- REST API (owned by the REST work)
+    rest_port: int | None = Field(
+        None, ge=0, le=65535, description="HTTP port of the VLM Run REST API (http://rest_host:rest_port/v1, what "
+        "the official vlmrun SDK calls); unset: the gRPC port + 1 (a free port when port is 0); 0 = no REST API")
+    rest_host: str | None = Field(None, description="address the REST API listens on; unset: host")
+    rest_max_body_bytes: int = Field(
+        64 * MiB, ge=1024, description="largest JSON request body (base64 images included); larger ones are "
+        "refused with 413; uploads (multipart and presigned PUT) are limited by max_upload_bytes instead")
+
+    @field_validator("rest_port", "rest_host", mode="before")
+    @classmethod
+    def _unset_rest(cls, value: object) -> object:
+        return None if value == "" else value  # VLMGRPC_REST_PORT= (empty) means not set
+
+    # --- metrics and traces (owned by the observability work)
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="serve Prometheus metrics at http://metrics_host:metrics_port/metrics; "
+        "0 = no metrics endpoint (Prometheus' usual port for an exporter like this is 9464)")
+    metrics_host: str = Field("127.0.0.1", description="address the metrics endpoint listens on")
+    otlp_endpoint: str = Field(
+        "", description="OpenTelemetry collector that receives traces over OTLP, e.g. http://127.0.0.1:4318 "
+        "(otlp_protocol http/protobuf) or http://127.0.0.1:4317 (grpc); empty = no traces")
+    otlp_protocol: Literal["http/protobuf", "grpc"] = Field(
+        "http/protobuf", description="OTLP transport to otlp_endpoint")
+    trace_service_name: str = Field("vlm-grpc", description="service.name of the service's spans")
+    trace_sample_ratio: float = Field(
+        1.0, ge=0.0, le=1.0, description="share of new traces recorded (a caller's sampled traceparent is always "
+        "followed)")
+    trace_triton: bool = Field(
+        True, description="with traces on, the embedded Triton records its own spans (OpenTelemetry mode, to "
+        "otlp_triton_url) as children of each Triton call; a traced request then has a ModelStreamInfer call of its "
+        "own, since gRPC metadata (the traceparent) is per call, not per request on a shared stream")
+    otlp_triton_url: str = Field(
+        "", description="OTLP/HTTP traces URL Triton exports to (Triton speaks only OTLP/HTTP); empty = "
+        "otlp_endpoint + /v1/traces when otlp_protocol is http/protobuf")
+
     # --- Triton
     triton_url: str = Field("", description="external Triton gRPC host:port; empty = launch the embedded one")
     models: list[ModelEntry] = Field(
@@ -130,6 +195,31 @@ class Settings(BaseSettings):
     credit_prices: dict[str, float] = Field(
         default_factory=lambda: {"*": 1.0}, description="credits per element (image or page), by domain, "
         "element type (image, page) or '*'; the most specific key wins; credits_used is rounded up")
+
+    @model_validator(mode="after")
+    def _tls(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both (TLS) or neither (plaintext)")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mutual TLS) needs the server's own tls_cert_file and tls_key_file")
+        if self.tls_client_tenants and self.tls_client_ca_file is None:
+            raise ValueError("tls_client_tenants maps client certificates to tenants: it needs tls_client_ca_file")
+        for pair in filter(str.strip, self.tls_client_tenants.split(",")):
+            identity, sep, tenant = pair.partition("=")
+            if not (sep and identity.strip() and tenant.strip()):
+                raise ValueError(f"tls_client_tenants entries are identity=tenant, got {pair.strip()!r}")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file {path}")
+            if path is not None and b"-----BEGIN " not in path.read_bytes():
+                raise ValueError(f"{name}: {path} is not a PEM file")
+        return self
+
+    @field_validator("tls_cert_file", "tls_key_file", "tls_client_ca_file", mode="before")
+    @classmethod
+    def _unset_path(cls, value: object) -> object:
+        return None if value == "" else value  # VLMGRPC_TLS_CERT_FILE= (empty) means not set
 
     @field_validator("models", mode="before")
     @classmethod

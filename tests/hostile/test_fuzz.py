@@ -5,7 +5,8 @@ PNG/JPEG/PDF samples and mutations of them, integer extremes, NaN and infinities
 values, repeated and nested messages, oneofs, optional presence), biased by field name towards
 values that reach deep code (known domains, ids of real predictions and files, URLs). Raw byte
 strings are fuzzed as serialized requests too. Whatever comes in: never INTERNAL or UNKNOWN,
-every refusal carries an ErrorInfo reason, and afterwards the server serves, in bounded memory,
+every refusal carries an ErrorInfo reason, no call hangs (only a watch or a synchronous Generate may
+outlast its deadline: they wait for the prediction), and afterwards the server serves, in bounded memory,
 with no prediction failed INTERNAL either."""
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ from vlmgrpc_client import Client, error_reason, upload_messages
 
 pytestmark = pytest.mark.integration
 OK = grpc.StatusCode.OK
-# Ours to cause: the short deadlines and the cancels after a few stream messages.
-OWN = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+DEADLINE_EXCEEDED, CANCELLED = grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED
+WAIT_S = 1.5  # the deadline of a call that may wait for a prediction (then DEADLINE_EXCEEDED is ours)
+ANSWER_S = 10  # the deadline of every other call: meeting it means the handler hung
 MAX_PEAK_RSS_MB = 1500
 FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=False,
                 suppress_health_check=list(HealthCheck))
@@ -319,13 +321,29 @@ def _record(method: str, code: grpc.StatusCode, reason: str) -> None:
     CODES.setdefault(method, Counter())[f"{code.name} {reason}".strip()] += 1
 
 
-def _check(server, since: int, method: str, request, code: grpc.StatusCode, reason: str, details: str) -> None:
-    """Never INTERNAL or UNKNOWN, a reason with every refusal."""
+def may_wait(path: str, request) -> bool:
+    """Whether a call may rightly still be going at its deadline: a watch waits for events, a synchronous
+    Generate (batch=false, or raw bytes, which may say so) for its prediction, GenerateStream for both."""
+    name = METHODS[path].name
+    if name in ("WatchPrediction", "GenerateStream"):
+        return True
+    return name == "Generate" and (isinstance(request, bytes) or not request.batch)
+
+
+def _check(server, since: int, path: str, request, code: grpc.StatusCode, reason: str, details: str,
+           label: str = "") -> None:
+    """Never INTERNAL or UNKNOWN, never a hang, a reason with every refusal."""
+    method = label or path
     _record(method, code, reason)
     shown = str(request)[:1500] if not isinstance(request, bytes | list) else repr(request)[:1500]
     logged = "\n".join(bug_records(server, since))[-3000:]
     assert code not in NEVER, f"{method} answered {code.name} ({details}) to:\n{shown}\nserver log:\n{logged}"
-    if code not in (OK, *OWN):
+    if code == DEADLINE_EXCEEDED:  # ours only where the call may wait
+        assert may_wait(path, request), (f"{method} hung: no answer in {ANSWER_S} s ({details}) to:\n{shown}\n"
+                                         f"server log:\n{logged}")
+    elif code == CANCELLED and METHODS[path].server_streaming:
+        pass  # ours: a stream cancelled after a few messages
+    elif code != OK:
         assert reason, f"{method} answered {code.name} without an ErrorInfo reason ({details}) to:\n{shown}"
 
 
@@ -334,7 +352,7 @@ def invoke(channel: grpc.Channel, path: str, request, serialize: bool = True) ->
     m = METHODS[path]
     out_cls = message_factory.GetMessageClass(m.output_type)
     ser = (lambda msg: msg.SerializeToString()) if serialize else None
-    timeout = 1.5 if m.name in ("Generate", "WatchPrediction", "GenerateStream") else 5
+    timeout = WAIT_S if may_wait(path, request if serialize else b"") else ANSWER_S
     try:
         if m.client_streaming:
             call = channel.stream_unary(path, request_serializer=ser, response_deserializer=out_cls.FromString)
@@ -476,7 +494,7 @@ def test_fuzz_raw_bytes(server, channel, known, path):
         request = [raw] if stream else raw
         before = server.log.stat().st_size
         code, reason, details = invoke(channel, path, request, serialize=False)
-        _check(server, before, path + " (raw)", request, code, reason, details)
+        _check(server, before, path, raw, code, reason, details, label=path + " (raw)")
 
     run()
     assert not bug_lines(server, since), log_excerpt(server, since)
@@ -529,6 +547,20 @@ LONG = "z" * 20_000  # echoed 4-5 times into grpc-message and grpc-status-detail
 def test_long_values_do_not_lose_the_status(server, channel, path, request_):
     code, reason, details = invoke(channel, path, request_)
     assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND) and reason, (code, details[:300])
+
+
+@pytest.mark.parametrize(("path", "request_"), [
+    ("/vlm.v1.PredictionService/GetPrediction", ps.GetPredictionRequest(id="p")),
+    ("/vlm.v1.ImageService/Generate", img_pb.ImageServiceGenerateRequest(domain="document.ocr", batch=True)),
+    ("/vlm.v1.FileService/DownloadFile", file_pb.DownloadFileRequest(id="f")),
+], ids=["unary", "batch-Generate", "server-stream"])
+def test_a_call_that_meets_its_deadline_fails_the_fuzz_unless_it_may_wait(server, path, request_):
+    """The checks themselves: a hung handler is a failure, not a pass."""
+    since = server.log.stat().st_size
+    with pytest.raises(AssertionError, match="hung"):
+        _check(server, since, path, request_, DEADLINE_EXCEEDED, "", "Deadline Exceeded")
+    waiting = img_pb.ImageServiceGenerateRequest(domain="document.ocr", batch=False)
+    _check(server, since, "/vlm.v1.ImageService/Generate", waiting, DEADLINE_EXCEEDED, "", "Deadline Exceeded")
 
 
 async def test_zz_after_fuzzing(server):

@@ -4,7 +4,9 @@ and a small stream quota, so back-pressure really happens.
 Only deliberate back-pressure (RESOURCE_EXHAUSTED QUEUE_FULL / TOO_MANY_STREAMS) and the refusals
 a race explains (FAILED_PRECONDITION on a cancel, pause or resume that met another state) are
 allowed. Afterwards every prediction ends, and the server's stats lines show memory flat and
-tasks, fds, watchers and streams back to where they were before the traffic.
+tasks, fds, watchers and streams back to where they were before the traffic. Retention is short
+(RETAIN_S): disk use stays bounded during the traffic, and once the predictions have expired, disk and
+the process's current memory come back near where they were before it.
 
 VLMGRPC_SOAK_SECONDS sets the length of the traffic (default 30)."""
 
@@ -17,6 +19,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import psutil
@@ -47,19 +50,26 @@ from vlmgrpc_client import Client, error_reason, upload_messages
 
 pytestmark = pytest.mark.integration
 SOAK_S = float(os.environ.get("VLMGRPC_SOAK_SECONDS", "30"))
-QUEUE_SIZE, MAX_STREAMS = 16, 8
+# A queue small enough that the two workers fall behind and it fills (back-pressure is part of the soak).
+QUEUE_SIZE, MAX_STREAMS = 8, 8
 RSS_GROWTH_MB = 100  # peak RSS, last third of the run over the first third
+RSS_RETURN_MB = 100  # current RSS once the traffic's predictions expired, over the idle baseline
+RETAIN_S = 3.0  # retention_terminal_s: ended predictions are deleted this long after they end
+DISK_PEAK_MB = 32  # data directory during the traffic, over the baseline: bounded by retention
+DISK_RETURN_MB = 16  # ... and once the predictions expired (the WAL and the files the file loop keeps)
 SLACK = 5  # tasks and fds may differ this much from the idle baseline
 # (code, reason) pairs that are not failures: back-pressure, and races with a prediction's own progress.
 BACK_PRESSURE = {("RESOURCE_EXHAUSTED", "QUEUE_FULL"), ("RESOURCE_EXHAUSTED", "TOO_MANY_STREAMS")}
 RACES = {("FAILED_PRECONDITION", "ALREADY_TERMINAL"), ("FAILED_PRECONDITION", "INVALID_TRANSITION"),
          ("FAILED_PRECONDITION", "NOT_PAUSED")}
+# A prediction that ended more than RETAIN_S ago is deleted: reaching it again is NOT_FOUND.
+EXPIRED = {("NOT_FOUND", "PREDICTION_NOT_FOUND")}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     srv = start_server(tmp_path_factory, "soak", queue_size=QUEUE_SIZE, max_streams_per_tenant=MAX_STREAMS,
-                       workers=2)
+                       workers=2, retention_terminal_s=RETAIN_S, retention_sweep_s=0.5)
     yield srv
     begin_stop(srv)
 
@@ -170,7 +180,7 @@ async def document_watch_loop(client: Client, tally: Tally, until: float, seed: 
                 if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() >= deadline:
                     tally.outcomes[("prediction.watch", "given up (paused?)", "")] += 1
                     break  # a paused prediction: settle() resumes it at the end
-                tally.failed("prediction.watch", err, BACK_PRESSURE)
+                tally.failed("prediction.watch", err, BACK_PRESSURE | EXPIRED)
                 await asyncio.sleep(0.2)
 
 
@@ -245,7 +255,7 @@ async def reader_loop(client: Client, tally: Tally, until: float, seed: int) -> 
                 break
         if tally.created:
             await tally.call("prediction.get", client.predictions.GetPrediction(
-                ps.GetPredictionRequest(id=rng.choice(tally.created)), timeout=10))
+                ps.GetPredictionRequest(id=rng.choice(tally.created)), timeout=10), EXPIRED)
         await asyncio.sleep(rng.uniform(0.05, 0.15))
 
 
@@ -260,10 +270,10 @@ async def control_loop(client: Client, tally: Tally, until: float, seed: int) ->
         action = rng.choices(["cancel", "pause", "resume"], weights=[1, 3, 3])[0]
         if action == "cancel":
             await tally.call("prediction.cancel", client.predictions.CancelPrediction(
-                ps.CancelPredictionRequest(id=pred_id), timeout=30), RACES)
+                ps.CancelPredictionRequest(id=pred_id), timeout=30), RACES | EXPIRED)
         elif action == "pause":
             paused = await tally.call("prediction.pause", client.predictions.PausePrediction(
-                ps.PausePredictionRequest(id=pred_id), timeout=30), RACES)
+                ps.PausePredictionRequest(id=pred_id), timeout=30), RACES | EXPIRED)
             await asyncio.sleep(rng.uniform(0, 0.3))
             give_up = time.monotonic() + 10
             while paused is not None and time.monotonic() < give_up:  # resume it, the queue allowing
@@ -271,7 +281,7 @@ async def control_loop(client: Client, tally: Tally, until: float, seed: int) ->
                 try:
                     await client.predictions.ResumePrediction(ps.ResumePredictionRequest(id=pred_id), timeout=30)
                 except grpc.aio.AioRpcError as err:
-                    tally.failed("prediction.resume", err, RACES | BACK_PRESSURE)
+                    tally.failed("prediction.resume", err, RACES | BACK_PRESSURE | EXPIRED)
                     if error_reason(err)[0] == "QUEUE_FULL":
                         await asyncio.sleep(0.3)
                         continue
@@ -280,7 +290,7 @@ async def control_loop(client: Client, tally: Tally, until: float, seed: int) ->
                 break
         else:
             await tally.call("prediction.resume", client.predictions.ResumePrediction(
-                ps.ResumePredictionRequest(id=pred_id), timeout=30), RACES | BACK_PRESSURE)
+                ps.ResumePredictionRequest(id=pred_id), timeout=30), RACES | BACK_PRESSURE | EXPIRED)
 
 
 async def stream_burst_loop(client: Client, tally: Tally, until: float, seed: int) -> None:
@@ -302,7 +312,7 @@ async def stream_burst_loop(client: Client, tally: Tally, until: float, seed: in
                     break
                 tally.outcomes[("prediction.watch burst", "OK", "")] += 1
             except grpc.aio.AioRpcError as err:
-                tally.failed("prediction.watch burst", err, BACK_PRESSURE)
+                tally.failed("prediction.watch burst", err, BACK_PRESSURE | EXPIRED)
 
         await asyncio.gather(*(hold(target) for _ in range(MAX_STREAMS + 2)))
 
@@ -329,8 +339,38 @@ async def settle(client: Client, timeout_s: float = 120) -> list[pb.Prediction]:
                 try:
                     await client.predictions.ResumePrediction(ps.ResumePredictionRequest(id=pred.id))
                 except grpc.aio.AioRpcError as err:
-                    assert (err.code().name, error_reason(err)[0]) in RACES | BACK_PRESSURE, err
+                    assert (err.code().name, error_reason(err)[0]) in RACES | BACK_PRESSURE | EXPIRED, err
         assert time.monotonic() < deadline, f"{len(moving)} predictions never ended: {moving[0]}"
+        await asyncio.sleep(0.5)
+
+
+def disk_mb(root: Path) -> float:
+    """What the service keeps under its data directory (the database, its WAL, inputs, files), in MiB."""
+    total = 0
+    for path in root.rglob("*"):
+        if "triton" in path.relative_to(root).parts or path.name == "server.log":
+            continue
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:  # removed while we walked
+            pass
+    return total / (1 << 20)
+
+
+async def sample_disk(root: Path, samples: list[float], until: float) -> None:
+    while time.monotonic() < until:
+        samples.append(await asyncio.to_thread(disk_mb, root))
+        await asyncio.sleep(0.5)
+
+
+async def expired(client: Client, server, baseline_mb: float, timeout_s: float) -> float:
+    """Wait until the traffic's predictions are deleted (retention) and disk is back near the baseline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = await all_predictions(client)
+        now_mb = await asyncio.to_thread(disk_mb, Path(server.data_dir))
+        if (not left and now_mb <= baseline_mb + DISK_RETURN_MB) or time.monotonic() > deadline:
+            return now_mb
         await asyncio.sleep(0.5)
 
 
@@ -351,6 +391,8 @@ async def test_soak_mixed_traffic(server):
         [m async for m in warm.files.DownloadFile(file_pb.DownloadFileRequest(id=sent.id))]
     baseline = (await fresh_stats(server, 2))[-1]
     rss_before = proc.memory_info().rss >> 20
+    disk_before = disk_mb(Path(server.data_dir))
+    disk_during: list[float] = []
     since = server.log.stat().st_size
 
     tally = Tally()
@@ -361,17 +403,20 @@ async def test_soak_mixed_traffic(server):
         loops = [image_loop(a, tally, until, 1), image_loop(b, tally, until, 2),
                  document_watch_loop(a, tally, until, 3), document_watch_loop(b, tally, until, 4),
                  stream_loop(b, tally, until, 5), file_loop(a, tally, until, 6), reader_loop(b, tally, until, 7),
-                 control_loop(a, tally, until, 8), stream_burst_loop(b, tally, until, 9)]
+                 control_loop(a, tally, until, 8), stream_burst_loop(b, tally, until, 9),
+                 sample_disk(Path(server.data_dir), disk_during, until)]
         await asyncio.wait_for(asyncio.gather(*loops), SOAK_S + 120)
         traffic_s = time.monotonic() - start
         during = stats(server)[n_stats:]
         await assert_still_serving(a)
         preds = await settle(a)
         await assert_no_disk_leaks(a, server)
-    settled_s = time.monotonic() - start
+        settled_s = time.monotonic() - start
+        disk_after = await expired(a, server, disk_before, RETAIN_S + 30)
+        left = await all_predictions(a)
     await asyncio.sleep(1.5)  # let the server notice the closed connections
     after = (await fresh_stats(server, 2))[-1]
-    rss_after = proc.memory_info().rss >> 20
+    rss_after = proc.memory_info().rss >> 20  # after the expiry: what the traffic's predictions held is gone
 
     first, last = _thirds(during)
     by_status = Counter(pb.PredictionStatus.Name(p.status).removeprefix("PREDICTION_STATUS_") for p in preds)
@@ -390,6 +435,8 @@ async def test_soak_mixed_traffic(server):
           f"{max(s.peak_rss_mb for s in last)} MB; current RSS {rss_before} -> {rss_after} MB; "
           f"max tasks {max(s.tasks for s in during)}, max fds {max(s.fds for s in during)}, "
           f"max queued {max(s.queued for s in during)}, max streams {max(s.streams for s in during)}")
+    print(f"  disk {disk_before:.1f} MiB before, at most {max(disk_during):.1f} MiB during, {disk_after:.1f} MiB "
+          f"once expired ({len(left)} predictions left)")
 
     assert not tally.unexpected, "\n".join(tally.unexpected[:30])
     assert all(p.error.code not in (c.value[0] for c in NEVER) for p in preds), failed
@@ -400,5 +447,9 @@ async def test_soak_mixed_traffic(server):
     assert abs(after.tasks - baseline.tasks) <= SLACK, (baseline, after)
     assert abs(after.fds - baseline.fds) <= SLACK, (baseline, after)
     assert (after.watchers, after.streams, after.running, after.queued) == (0, 0, 0, 0), after
+    assert max(disk_during) <= disk_before + DISK_PEAK_MB, (disk_before, max(disk_during))
+    assert not left, f"{len(left)} predictions outlived their retention"
+    assert disk_after <= disk_before + DISK_RETURN_MB, (disk_before, disk_after)
+    assert rss_after <= rss_before + RSS_RETURN_MB, (rss_before, rss_after)
     assert_alive(server)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +17,8 @@ import pytest
 
 from vlmgrpc.jobs import callbacks
 from vlmgrpc.jobs.model import Kind, Prediction, Status
+from vlmgrpc.jobs.store import EventType, Store
+from vlmgrpc.settings import Settings
 
 SECRET = "webhook-secret"
 
@@ -22,22 +26,33 @@ SECRET = "webhook-secret"
 class _Hook:
     """A webhook receiver: answers with the scripted statuses (then 200) and records every request."""
 
-    def __init__(self, statuses: list[int]):
+    def __init__(self, statuses: list[int], delay_s: float = 0.0):
         self.statuses = list(statuses)
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.delay_s, self.active, self.most_active = delay_s, 0, 0  # requests being answered at once
+        lock = threading.Lock()
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with lock:
+                    hook.active += 1
+                    hook.most_active = max(hook.most_active, hook.active)
+                time.sleep(hook.delay_s)
+                with lock:
+                    hook.active -= 1
                 hook.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 status = hook.statuses.pop(0) if hook.statuses else 200
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(status)
+                    if 300 <= status < 400:
+                        self.send_header("Location", "/elsewhere")
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):  # the sender gave up waiting (shutdown)
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -153,3 +168,110 @@ async def test_unreachable_receiver_is_a_failed_delivery():
     # Nothing listens on the port any more: connection refused, reported as False (no exception).
     assert await callbacks.deliver(_pred(f"http://127.0.0.1:{port}/x"), secret=SECRET, attempts=1,
                                    timeout_s=2) is False
+
+
+# --- the outbox: queued with the terminal save, delivered by a bounded set of deliverers, resumed after a restart
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = Store(tmp_path / "vlmgrpc.sqlite3")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def _outbox(tmp_path, store: Store, **settings) -> callbacks.CallbackOutbox:
+    base = {"callback_secret": SECRET, "callback_timeout_s": 5, "allow_private_urls": True}
+    return callbacks.CallbackOutbox(Settings(data_dir=tmp_path, **(base | settings)), store)
+
+
+async def _ended_with_callback(store: Store, ident: str, url: str) -> Prediction:
+    """A prediction saved terminal: the save itself queues its callback in the store's outbox."""
+    pred = Prediction(id=ident, owner="alice", kind=Kind.IMAGE, domain="document.ocr", batch=True, callback_url=url)
+    pred, _ = await store.create(pred, then=(Status.ENQUEUED, Status.RUNNING))
+    pred.response = {"text": ident}
+    pred.transition(Status.COMPLETED)
+    await store.save(pred, EventType.STATUS_CHANGED)
+    return pred
+
+
+async def _until(condition, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_outbox_delivers_at_most_callback_concurrency_at_once_and_empties(tmp_path, store):
+    with _Hook([], delay_s=0.3) as hook:
+        outbox = _outbox(tmp_path, store, callback_concurrency=2)
+        await outbox.start()
+        for i in range(6):
+            await _ended_with_callback(store, f"p{i}", hook.url)
+            outbox.submit(f"p{i}")
+        await _until(lambda: outbox.pending() == 0)
+        await outbox.stop(1)
+    assert len(hook.requests) == 6
+    assert hook.most_active == 2
+    assert {json.loads(body)["id"] for _, _, body in hook.requests} == {f"p{i}" for i in range(6)}
+    assert await store.pending_callbacks() == []
+
+
+async def test_pending_deliveries_are_resumed_at_start_up(tmp_path, store):
+    with _Hook([]) as hook:
+        await _ended_with_callback(store, "before-restart", hook.url)  # committed; its delivery never ran
+        outbox = _outbox(tmp_path, store)
+        await outbox.start()  # what a restart does
+        await _until(lambda: len(hook.requests) == 1)
+        await outbox.stop(1)
+    assert json.loads(hook.requests[0][2])["id"] == "before-restart"
+    assert await store.pending_callbacks() == []
+
+
+async def test_attempts_made_before_a_restart_count(tmp_path, store):
+    with _Hook([503, 503, 503, 503]) as hook:
+        await _ended_with_callback(store, "p1", hook.url)
+        for _ in range(4):
+            await store.count_callback_attempt("p1")  # four of the five attempts made before the restart
+        outbox = _outbox(tmp_path, store, callback_attempts=5)
+        await outbox.start()
+        await _until(lambda: outbox.pending() == 0)
+        await outbox.stop(1)
+    assert len(hook.requests) == 1  # only the fifth
+    assert await store.pending_callbacks() == []  # given up: removed
+
+
+async def test_each_attempt_is_counted_in_the_outbox_as_it_is_made(tmp_path, store):
+    with _Hook([503, 503, 200], delay_s=0.2) as hook:
+        await _ended_with_callback(store, "p1", hook.url)
+        outbox = _outbox(tmp_path, store, callback_attempts=5)
+        await outbox.start()
+        await _until(lambda: len(hook.requests) == 2)
+        assert await store.callback_attempts("p1") >= 2  # a crash now would not start again from zero
+        await _until(lambda: outbox.pending() == 0)
+        await outbox.stop(1)
+    assert len(hook.requests) == 3
+
+
+async def test_stop_waits_for_a_delivery_in_progress(tmp_path, store):
+    with _Hook([], delay_s=0.5) as hook:
+        outbox = _outbox(tmp_path, store)
+        await outbox.start()
+        await _ended_with_callback(store, "p1", hook.url)
+        outbox.submit("p1")
+        await _until(lambda: hook.active == 1)
+        await outbox.stop(5)
+        assert len(hook.requests) == 1
+    assert await store.pending_callbacks() == []
+
+
+async def test_a_delivery_cut_off_by_shutdown_stays_in_the_outbox(tmp_path, store):
+    with _Hook([], delay_s=1.0) as hook:
+        outbox = _outbox(tmp_path, store)
+        await outbox.start()
+        await _ended_with_callback(store, "p1", hook.url)
+        outbox.submit("p1")
+        await _until(lambda: hook.active == 1)
+        await outbox.stop(0.1)
+    assert await store.pending_callbacks() == ["p1"]  # resumed by the next start

@@ -20,10 +20,12 @@ async def test_a_submission_starts_at_once_only_on_an_idle_worker_not_yet_promis
     worker = await _idle_worker(dispatch)
     assert dispatch.reserve() and dispatch.start_now()
     assert dispatch.reserve() and not dispatch.start_now()  # the one idle worker is promised already
-    dispatch.commit("second")  # an ordinary enqueue, behind the promised one
+    dispatch.commit("second")  # an ordinary enqueue: it may not take the worker promised to "first"
+    await asyncio.sleep(0.01)
+    assert not worker.done()
     dispatch.commit("first", started=True)
-    assert await asyncio.wait_for(worker, 1) == ("second", False)  # order is the queue's, not the promise's
-    assert await asyncio.wait_for(dispatch.get(), 1) == ("first", True)
+    assert await asyncio.wait_for(worker, 1) == ("first", True)  # shown RUNNING, so it never waits behind another
+    assert await asyncio.wait_for(dispatch.get(), 1) == ("second", False)
     assert dispatch.depth() == 0 and dispatch.idle == 0
 
 

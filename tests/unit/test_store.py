@@ -301,7 +301,10 @@ async def test_last_element_and_completion_commit_together(store):
     assert events[-2].prediction.response is None  # a progress snapshot carries no response
     got = await store.get("p1")
     assert got.status is Status.COMPLETED and got.response == {"pages": [{"page_index": 0, "text": "done"}]}
-    assert await store.elements("p1") == {0: {"text": "done"}}
+    # The terminal event's response is the row's, put back on reading (stored once, not twice).
+    assert events[-1].prediction.response == got.response
+    # The element results only a re-run needed went with the terminal save: the response holds them.
+    assert await store.elements("p1") == {}
 
 
 async def test_last_element_save_is_atomic(store):
@@ -447,3 +450,167 @@ async def test_callers_hear_back_in_the_order_they_called(store):
         futures.append(future)
     await asyncio.gather(*futures)
     assert order == list(range(300))
+
+
+# --- a failed write gives its sequence back (no gap)
+
+
+async def _fail_progress_writes(store: Store, on: bool) -> None:
+    """A real SQLite failure of the next PROGRESS event inserts (as a full disk would fail them)."""
+    sql = ("CREATE TRIGGER fail_progress BEFORE INSERT ON events WHEN NEW.type = 'progress' "
+           "BEGIN SELECT RAISE(ABORT, 'no space left'); END" if on else "DROP TRIGGER fail_progress")
+    await store._run(lambda db: db.execute(sql))
+
+
+async def test_a_failed_event_write_does_not_advance_the_sequence(store):
+    pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
+    assert pred.sequence == 3
+    await _fail_progress_writes(store, True)
+    pred.done = 1
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.save(pred, EventType.PROGRESS, (0, "x"))
+    assert pred.sequence == 3  # given back
+    await _fail_progress_writes(store, False)
+    assert (await store.save(pred, EventType.PROGRESS, (0, "x"))).sequence == 4
+    assert [e.sequence for e in await store.events_after("p1", 0)] == [1, 2, 3, 4]
+    assert (await store.get("p1")).sequence == 4
+
+
+async def test_saves_queued_behind_a_failed_one_fail_too_and_leave_no_gap(store):
+    import asyncio
+
+    pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
+    await _fail_progress_writes(store, True)
+    failing = store.save(pred, EventType.PROGRESS)  # sequence 4: fails
+    pred.transition(Status.PAUSED)
+    behind = store.save(pred, EventType.STATUS_CHANGED)  # sequence 5, queued before 4 failed: must not commit
+    results = await asyncio.gather(failing, behind, return_exceptions=True)
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results
+    assert pred.sequence == 3
+    await _fail_progress_writes(store, False)
+    assert (await store.save(pred, EventType.STATUS_CHANGED)).sequence == 4
+    assert [e.sequence for e in await store.events_after("p1", 0)] == [1, 2, 3, 4]
+
+
+async def test_a_failed_last_element_save_gives_both_sequences_back(store):
+    pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
+    await _fail_progress_writes(store, True)
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.save_last_element(pred, (0, "x"), lambda p: p.transition(Status.COMPLETED))
+    assert pred.sequence == 3
+
+
+# --- what a terminal save drops and records (retention)
+
+
+def _raw(store: Store, sql: str, *args) -> list[tuple]:
+    db = sqlite3.connect(store.path)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+async def _finish(store: Store, pred: Prediction, response=None) -> None:
+    pred.response = response
+    pred.transition(Status.COMPLETED)
+    await store.save(pred, EventType.STATUS_CHANGED)
+
+
+async def test_a_terminal_save_drops_inline_inputs_and_element_results_and_queues_the_callback(store):
+    pred = _pred("p1")
+    pred.callback_url = "http://127.0.0.1:9/hook"
+    pred, _ = await store.create(pred, then=(Status.ENQUEUED, Status.RUNNING), inputs={0: b"png bytes"})
+    await store.save(pred, EventType.PROGRESS, (0, {"text": "a"}))
+    other, _ = await store.create(_pred("p2"), then=Status.ENQUEUED, inputs={0: b"still needed"})
+    await _finish(store, pred, {"text": "a"})
+    assert await store.input("p1", 0) is None
+    assert await store.elements("p1") == {}
+    assert await store.input("p2", 0) == b"still needed"  # not terminal: untouched
+    assert _raw(store, "SELECT prediction_id, release_inputs FROM terminal") == [("p1", 1)]
+    assert await store.pending_callbacks() == ["p1"]
+    assert await store.callback_attempts("p1") == 0
+    await store.count_callback_attempt("p1")
+    assert await store.callback_attempts("p1") == 1
+    await store.callback_done("p1")
+    assert await store.pending_callbacks() == [] and await store.callback_attempts("p1") is None
+
+
+async def test_keep_inputs_keeps_inline_inputs_past_the_terminal_save(tmp_path):
+    s = Store(tmp_path / "jobs.sqlite", keep_inputs=True)
+    await s.open()
+    try:
+        pred, _ = await s.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING), inputs={0: b"kept"})
+        await _finish(s, pred)
+        assert await s.input("p1", 0) == b"kept"
+        assert _raw(s, "SELECT prediction_id, release_inputs FROM terminal") == [("p1", 0)]
+    finally:
+        await s.close()
+
+
+async def test_the_terminal_event_stores_the_response_once_and_reads_it_back(store):
+    pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
+    response = {"pages": [{"text": "x" * 10_000}]}
+    await _finish(store, pred, response)
+    (snapshot,) = _raw(store, "SELECT snapshot FROM events WHERE prediction_id='p1' AND sequence=4")[0]
+    assert len(snapshot) < 2_000 and '"response"' not in snapshot  # the row holds it, not the event too
+    events = await store.events_after("p1", 0)
+    assert events[-1].prediction.response == response and events[-1].prediction.status is Status.COMPLETED
+    assert all(e.prediction.response is None for e in events[:-1])
+    assert (await store.events_after("p1", 2))[-1].prediction.response == response
+
+
+async def test_list_without_full_leaves_responses_out(store):
+    pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
+    await _finish(store, pred, {"text": "big"})
+    [basic] = await store.list("alice", status=None, domain="", after=None, limit=10, full=False)
+    assert basic.response is None and basic.status is Status.COMPLETED and basic.id == "p1"
+    [full] = await store.list("alice", status=None, domain="", after=None, limit=10)
+    assert full.response == {"text": "big"}
+
+
+async def test_delete_expired_removes_everything_of_old_terminal_predictions_in_batches(store):
+    import time
+
+    for i in range(5):
+        pred, _ = await store.create(_pred(f"p{i}"), then=(Status.ENQUEUED, Status.RUNNING))
+        await _finish(store, pred, {"i": i})
+    live, _ = await store.create(_pred("live"), then=Status.ENQUEUED, inputs={0: b"x"})
+    waiting = _pred("cb")
+    waiting.callback_url = "http://127.0.0.1:9/hook"
+    waiting, _ = await store.create(waiting, then=(Status.ENQUEUED, Status.RUNNING))
+    await _finish(store, waiting)
+    assert await store.delete_expired(time.time() - 3600, 10) == []  # none ended an hour ago
+    first = await store.delete_expired(time.time() + 1, 3)
+    second = await store.delete_expired(time.time() + 1, 3)
+    assert len(first) == 3 and len(second) == 2  # bounded batches, oldest first
+    assert await store.delete_expired(time.time() + 1, 3) == []  # the one with a callback to deliver waits
+    for ident in first + second:
+        assert await store.get(ident) is None and await store.events_after(ident, 0) == []
+    assert await store.get("live") is not None and await store.input("live", 0) == b"x"
+    await store.callback_done("cb")
+    assert await store.delete_expired(time.time() + 1, 3) == ["cb"]
+    assert _raw(store, "SELECT COUNT(*) FROM events WHERE prediction_id != 'live'") == [(0,)]
+    assert _raw(store, "SELECT COUNT(*) FROM terminal") == [(0,)]
+
+
+async def test_a_database_from_before_retention_records_its_terminal_predictions(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    s = Store(path)
+    await s.open()
+    pred, _ = await s.create(_pred("old"), then=(Status.ENQUEUED, Status.RUNNING))
+    await _finish(s, pred)
+    await s.create(_pred("running"), then=Status.ENQUEUED)
+    await s.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE terminal")  # as an older version left it
+    db.commit()
+    db.close()
+    s = Store(path)
+    await s.open()
+    try:
+        rows = _raw(s, "SELECT prediction_id, ended, release_inputs FROM terminal")
+        assert [(r[0], r[2]) for r in rows] == [("old", 1)]
+        assert rows[0][1] == pytest.approx(pred.completed_at.timestamp())
+    finally:
+        await s.close()

@@ -19,7 +19,7 @@ from vlmgrpc_client.api.vlm.v1 import model_service_pb2 as models_pb
 from vlmgrpc_client.api.vlm.v1 import prediction_service_pb2 as ps
 from vlmgrpc_client.inputs import CHUNK, Progress, Upload
 from vlmgrpc_client.retry import Deadline, RetryPolicy
-from vlmgrpc_client.transport import DEFAULT, AsyncTransport, Settings
+from vlmgrpc_client.transport import DEFAULT, AsyncTransport, Pem, Settings
 from vlmgrpc_client.types import (
     DomainInfo,
     DomainSchema,
@@ -39,10 +39,12 @@ class AsyncVLMClient:
     VLMClient's."""
 
     def __init__(self, target: str | None = None, *, token: str | None = None, timeout: float | None = 120.0,
-                 retry: RetryPolicy | None = None, tls: bool = False, root_certificates: bytes | None = None,
+                 retry: RetryPolicy | None = None, tls: bool | None = None, root_certificates: Pem | None = None,
+                 certificate_chain: Pem | None = None, private_key: Pem | None = None, server_name: str | None = None,
                  options: tuple[tuple[str, Any], ...] = (), autocast: bool = False):
         self.settings = Settings(target, token=token, timeout=timeout, retry=retry, tls=tls,
-                                 root_certificates=root_certificates, options=options)
+                                 root_certificates=root_certificates, certificate_chain=certificate_chain,
+                                 private_key=private_key, server_name=server_name, options=options)
         self.autocast = autocast
         self._t = AsyncTransport(self.settings)
         self._schemas: dict[str, type[BaseModel] | None] = {}
@@ -202,10 +204,14 @@ class Predictions(_Resource):
         return await self._c._typed(convert.prediction(reply.prediction), response_model, autocast)
 
     async def list(self, *, page_size: int = 0, page_token: str = "", status: str | None = None,
-             domain: str | None = None, timeout: Any = DEFAULT) -> Page[Prediction]:
-        """One page, newest first (page_size 0: the server's default, 50); pass next_page_token on."""
+             domain: str | None = None, view: str = "basic", timeout: Any = DEFAULT) -> Page[Prediction]:
+        """One page, newest first (page_size 0: the server's default, 50); pass next_page_token on.
+        view "basic" leaves each prediction's response out (None); "full" includes it."""
+        if view not in ("basic", "full"):
+            raise errors.InputError(f"view must be 'basic' or 'full', not {view!r}", reason="INVALID_VIEW")
         request = ps.ListPredictionsRequest(page_size=page_size, page_token=page_token, domain=domain or "",
-                                            status=convert.status_value(status))
+                                            status=convert.status_value(status),
+                                            view=ps.PredictionView.Value("PREDICTION_VIEW_" + view.upper()))
         reply = await self._t.unary(self._t.stubs.predictions.ListPredictions, request, timeout)
         return Page[Prediction](items=[convert.prediction(p) for p in reply.predictions],
                                 next_page_token=reply.next_page_token)

@@ -94,7 +94,7 @@ def cmd_get(client: VLMClient, args: argparse.Namespace) -> int:
 
 def cmd_list(client: VLMClient, args: argparse.Namespace) -> int:
     page = client.predictions.list(page_size=args.limit, page_token=args.page_token, status=args.status,
-                                   domain=args.domain)
+                                   domain=args.domain, view="full" if args.full else "basic")
     if args.json:
         print(to_json({"predictions": [p.model_dump(mode="json") for p in page],
                        "next_page_token": page.next_page_token}))
@@ -268,8 +268,14 @@ HANDLERS = {"generate": cmd_generate, "get": cmd_get, "wait": cmd_wait, "cancel"
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    client = VLMClient(args.target, token=args.token, timeout=args.timeout,
-                       retry=RetryPolicy(max_attempts=max(1, args.retries)))
+    try:
+        client = VLMClient(args.target, token=args.token, timeout=args.timeout,
+                           retry=RetryPolicy(max_attempts=max(1, args.retries)), tls=args.tls or None,
+                           root_certificates=args.ca_cert, certificate_chain=args.client_cert,
+                           private_key=args.client_key, server_name=args.server_name)
+    except (OSError, ValueError) as exc:  # a certificate file that cannot be read, a cert without its key
+        print(f"vlmctl: {exc}", file=sys.stderr)
+        return BAD_INPUT
     try:
         return HANDLERS[args.handler](client, args)
     except errors.VLMError as exc:

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from vlmgrpc_client import __version__
-from vlmgrpc_client.transport import DEFAULT_TARGET, TARGET_ENV, TOKEN_ENV
+from vlmgrpc_client.transport import (
+    CA_CERT_ENV,
+    CLIENT_CERT_ENV,
+    CLIENT_KEY_ENV,
+    DEFAULT_TARGET,
+    SERVER_NAME_ENV,
+    TARGET_ENV,
+    TLS_ENV,
+    TOKEN_ENV,
+)
 
 # Exit codes: distinct for what a script needs to tell apart.
 OK, ERROR, BAD_INPUT, NOT_FOUND, PREDICTION_FAILED, UNREACHABLE, UNAUTHENTICATED, TIMED_OUT = 0, 1, 2, 3, 4, 5, 6, 7
@@ -32,6 +41,16 @@ def _connection_options(p: argparse.ArgumentParser, defaults: bool) -> None:
 
     p.add_argument("--target", default=default(None), help=f"host:port (default ${TARGET_ENV}, else {DEFAULT_TARGET})")
     p.add_argument("--token", default=default(None), help=f"bearer token (default ${TOKEN_ENV})")
+    p.add_argument("--tls", action="store_true", default=default(None),
+                   help=f"connect with TLS, trusting the system's CAs (default ${TLS_ENV}=1; implied by the next ones)")
+    p.add_argument("--ca-cert", default=default(None), metavar="PEM",
+                   help=f"CA certificate(s) the server's certificate must chain to (default ${CA_CERT_ENV})")
+    p.add_argument("--client-cert", default=default(None), metavar="PEM",
+                   help=f"client certificate for mutual TLS (default ${CLIENT_CERT_ENV})")
+    p.add_argument("--client-key", default=default(None), metavar="PEM",
+                   help=f"private key of --client-cert (default ${CLIENT_KEY_ENV})")
+    p.add_argument("--server-name", default=default(None),
+                   help=f"the name to check the server's certificate for (default ${SERVER_NAME_ENV}, else the host)")
     p.add_argument("--timeout", type=float, default=default(120.0),
                    help="deadline of each call in seconds, retries included (default 120)")
     p.add_argument("--retries", type=int, default=default(5),
@@ -109,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--domain")
     ls.add_argument("--limit", type=int, default=20)
     ls.add_argument("--page-token", default="")
+    ls.add_argument("--full", action="store_true", help="include each prediction's response (with --json)")
     ls.set_defaults(handler="list")
 
     d = sub.add_parser("domains", help="list the domains")

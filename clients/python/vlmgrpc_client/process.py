@@ -54,6 +54,16 @@ class ServerProcess:
             time.sleep(0.2)
         raise RuntimeError("server did not start:\n" + self.log.read_text(errors="replace")[-3000:])
 
+    def rest_url(self, timeout_s: float = 10) -> str:
+        """http://host:port/v1 of the REST API beside gRPC, from the line a started server prints ("" if off)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.log.read_text(errors="replace")
+            found = re.findall(r"The VLM Run REST API is at (\S+) ", text)
+            if found or "REST API off" in text or time.monotonic() > deadline:
+                return found[-1] if found else ""
+            time.sleep(0.1)
+
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
         assert self.proc
         if self.proc.poll() is None:

@@ -22,24 +22,60 @@ from vlmgrpc_client.retry import Deadline, RetryPolicy
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV, TOKEN_ENV = "VLMGRPC_TARGET", "VLMGRPC_TOKEN"
+# TLS: "1" (or true, yes) for TLS with the system's trusted CAs; the others name PEM files (any of them: TLS).
+TLS_ENV, CA_CERT_ENV, CLIENT_CERT_ENV, CLIENT_KEY_ENV, SERVER_NAME_ENV = (
+    "VLMGRPC_TLS", "VLMGRPC_CA_CERT", "VLMGRPC_CLIENT_CERT", "VLMGRPC_CLIENT_KEY", "VLMGRPC_TLS_SERVER_NAME")
+Pem = bytes | str | os.PathLike  # PEM bytes, or the path of a PEM file
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT = object()  # "the client's timeout"
 
 
+def _pem(value: Pem | None, env: str) -> bytes | None:
+    if value is None:
+        value = os.environ.get(env) or None
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(value, "rb") as file:
+        return file.read()
+
+
 class Settings:
-    """Where and how to connect: arguments first, then $VLMGRPC_TARGET / $VLMGRPC_TOKEN, then defaults."""
+    """Where and how to connect: arguments first, then $VLMGRPC_TARGET / $VLMGRPC_TOKEN (and the TLS ones
+    above), then defaults. TLS is on with `tls=True` or any certificate; `root_certificates` the CAs that
+    the server's certificate must chain to (default: the system's), `certificate_chain` and `private_key` the
+    client certificate for mutual TLS, `server_name` the name to check the server's certificate against
+    when it is not the target's host."""
 
     def __init__(self, target: str | None = None, *, token: str | None = None, timeout: float | None = 120.0,
-                 retry: RetryPolicy | None = None, tls: bool = False, root_certificates: bytes | None = None,
-                 options: tuple[tuple[str, Any], ...] = ()):
+                 retry: RetryPolicy | None = None, tls: bool | None = None, root_certificates: Pem | None = None,
+                 certificate_chain: Pem | None = None, private_key: Pem | None = None,
+                 server_name: str | None = None, options: tuple[tuple[str, Any], ...] = ()):
         self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
         self.token = os.environ.get(TOKEN_ENV, "") if token is None else token
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.credentials = grpc.ssl_channel_credentials(root_certificates) if tls else None
+        self.credentials, tls_options = self._tls(tls, root_certificates, certificate_chain, private_key,
+                                                  server_name)
         self.options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *options]
+                        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *tls_options, *options]
         self.metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    @staticmethod
+    def _tls(tls: bool | None, root: Pem | None, chain: Pem | None, key: Pem | None,
+             server_name: str | None) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, Any]]]:
+        if tls is False:
+            if root is not None or chain is not None or key is not None:
+                raise ValueError("certificates were given with tls=False")
+            return None, []
+        root, chain, key = _pem(root, CA_CERT_ENV), _pem(chain, CLIENT_CERT_ENV), _pem(key, CLIENT_KEY_ENV)
+        if (chain is None) != (key is None):
+            raise ValueError("a client certificate needs its private key, and a key its certificate")
+        wanted = os.environ.get(TLS_ENV, "").lower() in ("1", "true", "yes")
+        if not (tls or wanted or root or chain):
+            return None, []
+        name = server_name or os.environ.get(SERVER_NAME_ENV)
+        return (grpc.ssl_channel_credentials(root, key, chain),
+                [("grpc.ssl_target_name_override", name)] if name else [])
 
     def timeout_of(self, timeout: Any) -> float | None:
         return self.timeout if timeout is DEFAULT else timeout

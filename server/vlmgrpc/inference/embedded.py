@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SHM_DEFAULT_BYTES = 16 * 1024 * 1024
 SHM_GROWTH_BYTES = 16 * 1024 * 1024
 SHM_DIR = Path("/dev/shm")
+TRACE_EXPORT_DELAY_MS = 1000  # Triton batches its spans for this long (its default, 5 s, delays every trace)
 _instances = itertools.count()
 
 
@@ -87,6 +88,8 @@ class EmbeddedTriton:
         extra_args: Sequence[str] = (),
         auto_complete_config: bool = False,
         models: Mapping[str, Mapping[str, str]] | None = None,
+        trace_url: str = "",
+        trace_service_name: str = "triton-inference-server",
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.workdir = Path(workdir).resolve()
@@ -98,6 +101,9 @@ class EmbeddedTriton:
         self.exit_timeout_s = exit_timeout_s
         self.log_path = Path(log_path) if log_path else self.workdir / "triton.log"
         self.extra_args = tuple(extra_args)
+        # OTLP/HTTP traces URL: Triton records spans for the requests that carry a trace context (only those).
+        self.trace_url = trace_url
+        self.trace_service_name = trace_service_name
         # Our config.pbtxt files are complete; auto-completion costs a throw-away stub per model (~1.2 s).
         # Backends that fill in their own config (e.g. vllm) need it switched on.
         self.auto_complete_config = auto_complete_config
@@ -377,8 +383,19 @@ class EmbeddedTriton:
             f"--backend-config=python,shm-default-byte-size={SHM_DEFAULT_BYTES}",
             f"--backend-config=python,shm-growth-byte-size={SHM_GROWTH_BYTES}",
             *([] if self.auto_complete_config else ["--disable-auto-complete-config"]),
+            *self._trace_args(),
             *self.extra_args,
         ]
+
+    def _trace_args(self) -> list[str]:
+        """OpenTelemetry mode; rate=0: trace only requests whose caller propagated a context (the service sends
+        one only for its sampled traces), each as a child of the caller's span."""
+        if not self.trace_url:
+            return []
+        return ["--trace-config=mode=opentelemetry", "--trace-config=rate=0", "--trace-config=count=-1",
+                "--trace-config=level=TIMESTAMPS", f"--trace-config=opentelemetry,url={self.trace_url}",
+                f"--trace-config=opentelemetry,resource=service.name={self.trace_service_name}",
+                f"--trace-config=opentelemetry,bsp_schedule_delay={TRACE_EXPORT_DELAY_MS}"]
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -13,6 +13,7 @@ fails with TritonUnavailable and the next request opens a new stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +26,7 @@ from tritonclient.utils import InferenceServerException
 from vlmgrpc.errors import Code, ServiceError, unavailable
 from vlmgrpc.inference.limits import FairSlots
 from vlmgrpc.inference.protocols import PROTOCOLS, Answer, Call, ProtocolError, is_final
+from vlmgrpc.observability import metrics, tracing
 from vlmgrpc.pipeline.elements import Element
 
 MAX_MESSAGE = 2**31 - 1
@@ -177,12 +179,12 @@ class TritonGateway:
         finally:
             stream.forget(request.id)
 
-    async def _own_call(self, request: service_pb2.ModelInferRequest,
+    async def _own_call(self, request: service_pb2.ModelInferRequest, metadata: tuple[tuple[str, str], ...] = (),
                         ) -> AsyncIterator[service_pb2.ModelStreamInferResponse]:
         async def one():
             yield request
 
-        call = self._stub.ModelStreamInfer(one())
+        call = self._stub.ModelStreamInfer(one(), metadata=metadata or None)
         try:
             async for item in call:
                 yield item
@@ -198,7 +200,20 @@ class TritonGateway:
         message is bounded by request_timeout_s."""
         protocol = PROTOCOLS[call.protocol]
         request = protocol.request(call, element, f"{next(self._ids)}")
-        responses = (self._own_call if call.generative else self._shared)(request)
+        with metrics.triton_call(call.model), tracing.client_span(f"triton {call.model}", {
+                "rpc.system": "grpc", "rpc.service": "inference.GRPCInferenceService", "rpc.method": "ModelStreamInfer",
+                "vlm.model": call.model, "vlm.element": element.index, "vlm.images": len(element.images)}) as span:
+            metadata = tracing.metadata_for(span) if tracing.propagate_to_triton() else ()
+            async with contextlib.aclosing(self._answers(call, protocol, request, element, metadata)) as answers:
+                async for answer in answers:
+                    yield answer
+
+    async def _answers(self, call: Call, protocol, request: service_pb2.ModelInferRequest, element: Element,
+                       metadata: tuple[tuple[str, str], ...]) -> AsyncIterator[Answer]:
+        # A traced request carries its traceparent so Triton's spans join the trace: gRPC metadata belongs to a
+        # call, so it gets a call of its own instead of a place on the shared stream.
+        own = call.generative or bool(metadata)
+        responses = self._own_call(request, metadata) if own else self._shared(request)
         state: dict[str, Any] = {"structured": bool(call.config.get("json_schema"))}
         try:
             while True:

@@ -46,12 +46,26 @@ class Blobs:
     async def read(self, rel: str) -> bytes:
         return await asyncio.to_thread(self.path(rel).read_bytes)
 
-    async def remove(self, rel: str) -> None:
-        def _remove() -> None:
-            p = self.path(rel)
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+    def remove_sync(self, rel: str) -> None:
+        p = self.path(rel)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
-        await asyncio.to_thread(_remove)
+    async def remove(self, rel: str) -> None:
+        await asyncio.to_thread(self.remove_sync, rel)
+
+    async def remove_many(self, rels: list[str]) -> None:
+        """Remove several files or folders in one thread hop."""
+        await asyncio.to_thread(lambda: [self.remove_sync(rel) for rel in rels])
+
+    async def names(self, folder: str) -> list[str]:
+        """The entries of a folder under the root (none if it does not exist)."""
+        def _names() -> list[str]:
+            try:
+                return os.listdir(self.path(folder))
+            except FileNotFoundError:
+                return []
+
+        return await asyncio.to_thread(_names)

@@ -14,10 +14,12 @@ import asyncio
 from collections import defaultdict
 from typing import Final
 
+from vlmgrpc import observability
 from vlmgrpc.jobs.store import Event
 
 # Put in a quiet subscriber's queue by the ticker: the reader answers it with a heartbeat event.
 HEARTBEAT_DUE: Final = object()
+QUIET_TICKS: Final = 3  # ticks of half a heartbeat period with no event before a heartbeat is due
 
 
 class Subscription:
@@ -31,11 +33,13 @@ class Subscription:
 
     def offer(self, event: Event) -> None:
         if self.lagging:
+            observability.events_dropped()
             return
         self.quiet_ticks = 0
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
+            observability.events_dropped()
             self.lagging = True  # drop from here on; the reader catches up from the store
 
     def recover(self) -> None:
@@ -77,8 +81,9 @@ class EventBus:
         return sub
 
     async def _tick(self) -> None:
-        """Ticks twice a period; a subscriber with no event for two ticks gets HEARTBEAT_DUE. So a quiet
-        watch hears something every 1 to 1.5 heartbeat periods."""
+        """Ticks twice a period; a subscriber with no event for three ticks gets HEARTBEAT_DUE. The first of
+        those ticks comes 0 to half a period after its last event, so a quiet watch hears something after 1 to
+        1.5 heartbeat periods of silence (two ticks would be 0.5 to 1)."""
         while True:
             await asyncio.sleep(self.heartbeat_s / 2)
             if not self._subs:  # no one to keep alive: the next subscribe starts a new ticker
@@ -87,7 +92,7 @@ class EventBus:
             for subs in tuple(self._subs.values()):
                 for sub in subs:
                     sub.quiet_ticks += 1
-                    if sub.quiet_ticks >= 2 and sub.queue.empty() and not sub.lagging:
+                    if sub.quiet_ticks >= QUIET_TICKS and sub.queue.empty() and not sub.lagging:
                         sub.queue.put_nowait(HEARTBEAT_DUE)
                         sub.quiet_ticks = 0
 

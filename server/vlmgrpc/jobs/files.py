@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import BinaryIO
 
 from pydantic import BaseModel
 
@@ -58,8 +59,7 @@ class Upload:
         self.id = "file-" + uuid.uuid4().hex
         self.blob = f"files/{self.id}"
         self.path = files.blobs.path(self.blob + ".part")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in finish/abort
+        self._fh: BinaryIO | None = None  # opened by the writing thread at the first chunk (no I/O on the loop)
         self._hash = hashlib.sha256()
         self._pending: list[bytes | memoryview] = []
         self._pending_bytes = 0
@@ -71,8 +71,17 @@ class Upload:
         for block in blocks:
             self._hash.update(block)  # releases the GIL
 
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in finish/abort
+
     def _write_blocks(self, blocks: list[bytes | memoryview]) -> None:
+        assert self._fh is not None
         self._fh.writelines(blocks)
+
+    def _close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
     async def _flush(self, wait_all: bool = False) -> None:
         """Hand the gathered chunks to the hashing and the writing thread, which run side by side and
@@ -86,6 +95,8 @@ class Upload:
             await self._in_flight.popleft()
 
     async def write(self, chunk: bytes | memoryview) -> None:
+        if self._fh is None:
+            await asyncio.get_running_loop().run_in_executor(_WRITER, self._open)
         self.received += len(chunk)
         if self.received > self.size:
             raise invalid("SIZE_MISMATCH", f"more bytes arrived than the declared size_bytes {self.size}",
@@ -108,7 +119,7 @@ class Upload:
                           "metadata.sha256", actual=digest)
 
         def _commit() -> None:  # no fsync: see Blobs
-            self._fh.close()
+            self._close()
             os.replace(self.path, self.files.blobs.path(self.blob))
 
         await asyncio.to_thread(_commit)
@@ -123,7 +134,7 @@ class Upload:
         await asyncio.gather(*self._in_flight, return_exceptions=True)
 
         def _abort() -> None:
-            self._fh.close()
+            self._close()
             self.path.unlink(missing_ok=True)
 
         await asyncio.to_thread(_abort)
@@ -161,7 +172,7 @@ class FileStore:
         size = paging.page_size(page_size)
         after = paging.decode(page_token, "files")
         rows = await self.store.list_files(owner, after, size + 1)
-        records = [FileRecord.model_validate_json(r) for r in rows]
+        records = await asyncio.to_thread(lambda: [FileRecord.model_validate_json(r) for r in rows])
         token = ""
         if len(records) > size:
             records = records[:size]

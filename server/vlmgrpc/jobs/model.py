@@ -92,6 +92,7 @@ class Prediction(BaseModel):
     credits: int = 0  # credits_used, priced when the prediction ends (settings.credit_prices)
     message: str = ""
     sequence: int = 0
+    traceparent: str = ""  # W3C trace context of the submitting RPC: later spans continue its trace
 
     @property
     def element_type(self) -> str:

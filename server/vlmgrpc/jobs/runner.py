@@ -7,6 +7,7 @@ after it was answered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -15,6 +16,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from vlmgrpc import observability
 from vlmgrpc.errors import Code, ServiceError, cancelled, unavailable
 from vlmgrpc.inference import prompts
 from vlmgrpc.inference.gateway import TritonUnavailable
@@ -48,6 +50,11 @@ class Pass:
     call: Call
     attempts: dict[int, int] = field(default_factory=dict)  # element -> failed answers so far
     failures: dict[int, list[str]] = field(default_factory=dict)  # this pass: element -> violations
+    answered: int = 0  # messages from the model so far: one after an outage means Triton is back
+
+
+class _OutageOver(Exception):
+    """Triton answered again, then became unreachable again: a new outage, with a budget of its own."""
 
 
 class Runner:
@@ -76,24 +83,34 @@ class Runner:
             await asyncio.wait(tasks)
         for worker in self._workers:
             worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        for worker, result in zip(self._workers, await asyncio.gather(*self._workers, return_exceptions=True),
+                                  strict=True):
+            if isinstance(result, Exception):
+                log.error("%s ended with an error", worker.get_name(), exc_info=result)
 
     async def _worker(self) -> None:
         while True:
             pred_id, started = await self.jobs.dispatch.get()
-            if self._stopping:  # a prediction started at submission stays RUNNING: recovered at the next start
+            if self._stopping:  # one started at submission is re-queued by JobService.park at the end of shutdown
                 return
-            claimed = await self._claim(pred_id, started)
+            try:
+                claimed = await self._claim(pred_id, started)
+            except Exception:  # a worker lives on: the prediction stays queued in the store for the next start
+                log.exception("could not claim prediction %s", pred_id)
+                continue
             if claimed is None:
                 continue
             pred, handle = claimed
             # The job runs in its own task: cancelling it (cancel, shutdown) never kills the worker.
-            handle.task = asyncio.create_task(self._run(pred, handle), name=f"prediction-{pred_id}")
+            handle.task = asyncio.create_task(observability.run_prediction(pred, self._run(pred, handle)),
+                                              name=f"prediction-{pred_id}")
             try:
                 await asyncio.wait({handle.task})
             finally:
                 self.jobs.running.pop(pred_id, None)
                 handle.done.set()
+            if not handle.task.cancelled() and handle.task.exception() is not None:  # _run ends every error itself
+                log.error("prediction %s: its task failed", pred_id, exc_info=handle.task.exception())
 
     async def _claim(self, pred_id: str, started: bool) -> tuple[Prediction, RunHandle] | None:
         """Take a queued prediction to run. `started`: it committed RUNNING with its submission."""
@@ -113,41 +130,59 @@ class Runner:
             return pred, handle
 
     async def _run(self, pred: Prediction, handle: RunHandle) -> None:
-        jobs, pred_id = self.jobs, pred.id
         started = time.monotonic()
+        finished: tuple[AnswerPlan, dict[int, Any]] | None = None
+        error: ServiceError | None = None
+        interrupted = False  # cancelled: by CancelPrediction, or by shutdown (handle.requeue)
         try:
             finished = await self._process(pred, handle, started)
             if handle.running_saved is not None:
                 await handle.running_saved  # long committed; raises if it failed
-            async with jobs.lock(pred_id):
-                if pred.status is Status.COMPLETED:  # with its last element's result
-                    return
-                if finished is not None:  # every element was stored before this run
-                    plan, entries = finished
-                    _complete(pred, plan, entries, started, self.settings.credit_prices)
-                    await jobs.save(pred)
-                    jobs.on_terminal(pred)
+        except asyncio.CancelledError:
+            interrupted = True
+        except ServiceError as exc:
+            error = exc
+        except Exception as exc:  # a bug must fail the prediction, not lose it
+            log.exception("prediction %s failed unexpectedly", pred.id)
+            error = ServiceError(Code.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}")
+        # The outcome is decided: a cancel from here on (shutdown, a second CancelPrediction) must not stop its
+        # save and bookkeeping half-way, or the prediction would stay RUNNING and its callback be lost.
+        ending = asyncio.ensure_future(self._end(pred, handle, started, finished, error, interrupted))
+        while not ending.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(ending)
+        ending.result()  # an error of the ending itself is the task's: the worker logs it
+
+    async def _end(self, pred: Prediction, handle: RunHandle, started: float,
+                   finished: tuple[AnswerPlan, dict[int, Any]] | None, error: ServiceError | None,
+                   interrupted: bool) -> None:
+        """Save how the run ended: completed, paused, failed, or re-queued (cancelled by shutdown). A prediction
+        that reached its end in memory before a cancel came (its save queued: it commits regardless) keeps it."""
+        jobs = self.jobs
+        async with jobs.lock(pred.id):
+            if pred.status is Status.RUNNING:
+                if finished is not None and error is None and not interrupted:  # every element stored before
+                    _complete(pred, *finished, started, self.settings.credit_prices)
                 else:
                     pred.run_seconds += time.monotonic() - started
-                    pred.transition(Status.PAUSED, "paused on request")
-                    await jobs.save(pred)
-        except asyncio.CancelledError:
-            async with jobs.lock(pred_id):
-                pred.run_seconds += time.monotonic() - started
-                if handle.requeue:
-                    pred.transition(Status.ENQUEUED, "re-queued: the server is shutting down")
-                    await jobs.save(pred)
-                    jobs.queued[pred.id] = pred
-                else:
-                    await jobs.fail(pred, cancelled())
-        except ServiceError as exc:
-            async with jobs.lock(pred_id):
-                pred.run_seconds += time.monotonic() - started
-                await jobs.fail(pred, exc)
-        except Exception as exc:  # a bug must fail the prediction, not lose it
-            log.exception("prediction %s failed unexpectedly", pred_id)
-            async with jobs.lock(pred_id):
-                await jobs.fail(pred, ServiceError(Code.INTERNAL, "INTERNAL", f"{type(exc).__name__}: {exc}"))
+                    if interrupted and handle.requeue:
+                        pred.transition(Status.ENQUEUED, "re-queued: the server is shutting down")
+                        jobs.queued[pred.id] = pred
+                    elif interrupted or error is not None:
+                        failure = error or cancelled()
+                        pred.error = failure.to_dict()
+                        pred.transition(Status.FAILED, failure.message)
+                    else:
+                        pred.transition(Status.PAUSED, "paused on request")
+                await jobs.save(pred)
+            if pred.status.terminal:
+                self._ended(pred, handle)
+
+    def _ended(self, pred: Prediction, handle: RunHandle) -> None:
+        """Waiters and the callback, once per run."""
+        if not handle.ended:
+            handle.ended = True
+            self.jobs.on_terminal(pred)
 
     async def _process(self, pred: Prediction, handle: RunHandle, started: float,
                        ) -> tuple[AnswerPlan, dict[int, Any]] | None:
@@ -214,19 +249,38 @@ class Runner:
 
     async def _pass(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
                     started: float) -> None:
+        """Send what is left. While Triton is unreachable, retry with backoff; an outage that lasts
+        triton_unavailable_budget_s fails the prediction. Each outage has the whole budget: Triton answering again
+        ends it, so a long document that lived through one blip is not failed at once by the next."""
         try:
             await self._send(pred, handle, run, done, started)
+            return
         except TritonUnavailable:
-            retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
-                                     stop=stop_after_delay(self.settings.triton_unavailable_budget_s),
-                                     wait=wait_exponential(multiplier=0.5, max=5))
+            pass
+        while True:  # one round per outage
             try:
-                async for attempt in retrying:
-                    with attempt:
+                await self._outlast_outage(pred, handle, run, done, started)
+                return
+            except _OutageOver:
+                log.info("prediction %s: Triton was back, and is unreachable again", pred.id)
+
+    async def _outlast_outage(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
+                              started: float) -> None:
+        budget = self.settings.triton_unavailable_budget_s
+        retrying = AsyncRetrying(retry=retry_if_exception_type(TritonUnavailable), reraise=True,
+                                 stop=stop_after_delay(budget), wait=wait_exponential(multiplier=0.5, max=5))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    answered = run.answered
+                    try:
                         await self._send(pred, handle, run, done, started)
-            except TritonUnavailable as exc:
-                raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for "
-                                  f"{self.settings.triton_unavailable_budget_s:.0f} s: {exc.message}") from None
+                    except TritonUnavailable:
+                        if run.answered > answered:
+                            raise _OutageOver from None  # not retried here: the next round starts a new budget
+                        raise
+        except TritonUnavailable as exc:
+            raise unavailable("UNAVAILABLE", f"Triton stayed unavailable for {budget:.0f} s: {exc.message}") from None
 
     async def _send(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
                     started: float) -> None:
@@ -240,18 +294,19 @@ class Runner:
         # the completion, is awaited, and so is every save before this pass ends.
         saving: list[Awaitable] = []
         try:
-            await self._answers(pred, run, done, started, jobs.gateway.stream(run.call, source, in_flight, slots,
-                                                                              pred.id), saving)
+            answers = jobs.gateway.stream(run.call, source, in_flight, slots, pred.id)
+            await self._answers(pred, handle, run, done, started, answers, saving)
         finally:
             if saving:
                 await asyncio.gather(*saving)
 
-    async def _answers(self, pred: Prediction, run: Pass, done: dict[int, Any], started: float,
+    async def _answers(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any], started: float,
                        stream: AsyncIterator[Answer], saving: list[Awaitable]) -> None:
         jobs, plan = self.jobs, run.plan
         expected = plan.requests(pred.total)
         offsets: dict[int, int] = {}
         async for answer in stream:
+            run.answered += 1
             if not answer.final:
                 self._delta(pred, run, answer, offsets)
                 continue
@@ -274,7 +329,7 @@ class Runner:
                     continue
                 await jobs.save_last_element(pred, (answer.index, entry), lambda p: _complete(
                     p, plan, done, started, self.settings.credit_prices))
-                jobs.on_terminal(pred)
+                self._ended(pred, handle)
 
     def _delta(self, pred: Prediction, run: Pass, answer: Answer, offsets: dict[int, int]) -> None:
         if answer.delta:

@@ -7,10 +7,11 @@ import asyncio
 import logging
 import uuid
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from vlmgrpc import observability
 from vlmgrpc.catalog import Catalog
 from vlmgrpc.errors import (
     Code,
@@ -25,6 +26,7 @@ from vlmgrpc.inference.gateway import TritonGateway
 from vlmgrpc.inference.models import ModelInfo, ModelRegistry
 from vlmgrpc.jobs import paging, validation
 from vlmgrpc.jobs.blobs import Blobs
+from vlmgrpc.jobs.callbacks import CallbackOutbox
 from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.files import FileStore
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status, check_transition, utcnow
@@ -41,61 +43,115 @@ log = logging.getLogger(__name__)
 
 class Dispatch:
     """The bounded queue of enqueued prediction ids. A submission reserves its slot before its
-    inputs are stored, so an accepted prediction always finds room.
+    inputs are stored, so an accepted prediction always finds room. A prediction paused or cancelled
+    while it waits leaves the queue and gives its slot back (`remove`).
 
     When a worker is idle and nothing is queued, a submission starts at once: it commits RUNNING with
-    its first events (one commit fewer on the path of a prediction on an idle server) and its id is
-    marked `started` for the worker that takes it."""
+    its first events (one commit fewer on the path of a prediction on an idle server) and that worker is
+    promised to it: the id goes to a worker ahead of the queue, and no queued prediction takes a worker
+    that a promise needs, so a prediction shown RUNNING never waits behind another."""
 
     def __init__(self, size: int):
         self.size = size
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=size)
+        self._queued: dict[str, None] = {}  # ids in the order they came (a dict: one entry per id)
+        self._started: dict[str, None] = {}  # committed RUNNING at submission, for the promised workers
         self._reserved = 0
         self.idle = 0  # workers waiting in get()
-        self._starting = 0  # of those, already promised to a submission that starts at once
-        self._started: set[str] = set()
+        self._starting = 0  # promises to submissions that start at once, not yet taken by a worker
+        self._getters: deque[asyncio.Future] = deque()
+        self._putters: deque[asyncio.Future] = deque()
+
+    def _held(self) -> int:
+        return len(self._queued) + len(self._started) + self._reserved
 
     def reserve(self) -> bool:
-        if self._queue.qsize() + self._reserved >= self.size:
+        if self._held() >= self.size:
             return False
         self._reserved += 1
         return True
 
     def start_now(self) -> bool:
         """Promise an idle worker to a submission (call right after reserve); False if none is free."""
-        if self._queue.empty() and self.idle > self._starting:
+        if not self._queued and self.idle > self._starting:
             self._starting += 1
             return True
         return False
 
     def release(self, started: bool = False) -> None:
         self._reserved -= 1
-        self._starting -= started
+        if started:
+            self._starting -= 1
+            _wake(self._getters)  # the worker kept for it may take a queued one
+        _wake(self._putters)
 
     def commit(self, prediction_id: str, started: bool = False) -> None:
         self._reserved -= 1
-        if started:
-            self._started.add(prediction_id)
-        self._queue.put_nowait(prediction_id)
+        (self._started if started else self._queued)[prediction_id] = None  # already queued: stays one entry
+        _wake(self._getters)
+        _wake(self._putters)
 
     async def put(self, prediction_id: str) -> None:
-        await self._queue.put(prediction_id)
+        """Queue an id once there is room (recovery after a restart)."""
+        while prediction_id not in self._queued and self._held() >= self.size:
+            await _wait(self._putters)
+        self._queued[prediction_id] = None
+        _wake(self._getters)
+
+    def remove(self, prediction_id: str) -> None:
+        """A waiting prediction that was paused or cancelled: out of the queue, its slot (or promise) freed."""
+        if self._queued.pop(prediction_id, False) is None:
+            _wake(self._putters)
+        elif self._started.pop(prediction_id, False) is None:
+            self._starting -= 1
+            _wake(self._getters)
+            _wake(self._putters)
+
+    def _ready(self) -> bool:
+        """Whether a waiting worker may take an id: a started one always, a queued one only if the idle workers
+        (this one included) outnumber the promises still to be kept."""
+        return bool(self._started) or (bool(self._queued) and self.idle > self._starting)
 
     async def get(self) -> tuple[str, bool]:
         """The next prediction id, and whether it was committed RUNNING at submission."""
         self.idle += 1
         try:
-            prediction_id = await self._queue.get()
+            while not self._ready():
+                await _wait(self._getters)
+            started = bool(self._started)
+            ids = self._started if started else self._queued
+            prediction_id = next(iter(ids))
+            del ids[prediction_id]
+            self._starting -= started
         finally:
             self.idle -= 1
-        if prediction_id in self._started:
-            self._started.discard(prediction_id)
-            self._starting -= 1
-            return prediction_id, True
-        return prediction_id, False
+        if self._ready():
+            _wake(self._getters)  # more than one was waiting
+        _wake(self._putters)
+        return prediction_id, started
 
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queued) + len(self._started)
+
+
+async def _wait(waiters: deque[asyncio.Future]) -> None:
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    except BaseException:
+        if waiter.done() and not waiter.cancelled():
+            _wake(waiters)  # woken, then cancelled: the wake-up goes to the next one
+        elif waiter in waiters:
+            waiters.remove(waiter)
+        raise
+
+
+def _wake(waiters: deque[asyncio.Future]) -> None:
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            return
 
 
 class BoundedBytes:
@@ -128,6 +184,7 @@ class RunHandle:
     running_saved: Awaitable | None = None  # the RUNNING save, committing while the first element runs
     pause_requested: bool = False
     requeue: bool = False  # cancelled by shutdown: go back to ENQUEUED instead of FAILED
+    ended: bool = False  # on_terminal was called (waiters, callback): once per run
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -157,6 +214,7 @@ class JobService:
         self.queued: dict[str, Prediction] = {}
         # Bytes of images just accepted, so the worker need not read back what it was handed.
         self.recent_inputs = BoundedBytes(settings.recent_inputs_bytes)
+        self.callbacks = CallbackOutbox(settings, store)  # started and stopped by the app
         self.closing = False
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._waiters: dict[str, list[asyncio.Future]] = {}
@@ -169,8 +227,13 @@ class JobService:
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
         return task
+
+    def _background_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # never unseen
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     def save(self, pred: Prediction, event: EventType = EventType.STATUS_CHANGED,
              element: tuple[int, object] | None = None) -> Awaitable[Event]:
@@ -211,7 +274,7 @@ class JobService:
                             max_images=self.settings.max_images_per_request,
                             allow_private_urls=self.settings.allow_private_urls)
         model = self.models.resolve(sub.domain, sub.model, custom_schema=bool(sub.config.get("json_schema")))
-        fingerprint = sub.fingerprint() if sub.request_id else ""  # only a request id is ever compared
+        fingerprint = await sub.fingerprint_async() if sub.request_id else ""  # only a request id is ever compared
         if sub.request_id:
             existing = await self._by_request_id(sub, fingerprint)
             if existing:
@@ -227,8 +290,10 @@ class JobService:
             pred = Prediction(id=pred_id, owner=sub.owner, kind=sub.kind, domain=sub.domain, model=model.id,
                               batch=sub.batch, request_id=sub.request_id, fingerprint=fingerprint,
                               callback_url=sub.callback_url, config=sub.config, metadata=sub.metadata,
-                              inputs=inputs, request_created_at=sub.request_created_at, total=total)
-            start = self.dispatch.start_now()  # decided last: the worker waits only for this commit
+                              inputs=inputs, request_created_at=sub.request_created_at, total=total,
+                              traceparent=observability.current_traceparent())
+            # Decided last: the worker waits only for this commit. Not while closing: workers take nothing more.
+            start = not self.closing and self.dispatch.start_now()
             then = (Status.ENQUEUED, Status.RUNNING) if start else (Status.ENQUEUED,)
             pred, created = await self.store.create(pred, then=then, inputs=inline)  # one commit
             if not created:  # the same request id raced us
@@ -391,11 +456,11 @@ class JobService:
         return pred
 
     async def list(self, owner: str, *, status: Status | None, domain: str, page_size: int,
-                   page_token: str) -> tuple[list[Prediction], str]:
+                   page_token: str, full: bool = True) -> tuple[list[Prediction], str]:
         size = paging.page_size(page_size)
         filters = f"{status.value if status else ''}|{domain}"
         after = paging.decode(page_token, filters)
-        preds = await self.store.list(owner, status=status, domain=domain, after=after, limit=size + 1)
+        preds = await self.store.list(owner, status=status, domain=domain, after=after, limit=size + 1, full=full)
         token = ""
         if len(preds) > size:
             preds = preds[:size]
@@ -437,6 +502,7 @@ class JobService:
                 pred.transition(Status.PAUSED, "paused on request")
                 await self.save(pred)
                 self.queued.pop(prediction_id, None)
+                self.dispatch.remove(prediction_id)  # resume queues it again
                 return pred
             handle.pause_requested = True  # the runner stops before its next element
         await handle.done.wait()
@@ -462,6 +528,7 @@ class JobService:
         pred.transition(Status.FAILED, error.message)
         await self.save(pred)
         self.queued.pop(pred.id, None)
+        self.dispatch.remove(pred.id)  # cancelled while it waited: its slot is free
         self.on_terminal(pred)
 
     def terminal_waiter(self, prediction_id: str) -> asyncio.Future:
@@ -485,16 +552,12 @@ class JobService:
 
     def on_terminal(self, pred: Prediction) -> None:
         self._committed.pop(pred.id, None)
+        observability.prediction_finished(pred)
         for waiter in self._waiters.pop(pred.id, ()):
             if not waiter.done():
                 waiter.set_result(pred.model_copy())
-        if pred.callback_url:
-            from vlmgrpc.jobs.callbacks import deliver
-
-            self.spawn(deliver(pred, secret=self.settings.callback_secret,
-                               attempts=self.settings.callback_attempts,
-                               timeout_s=self.settings.callback_timeout_s,
-                               allow_private=self.settings.allow_private_urls))
+        if pred.callback_url:  # its outbox row committed with the terminal save (store.py)
+            self.callbacks.submit(pred.id)
 
     # --- lifecycle
 
@@ -512,3 +575,14 @@ class JobService:
                 await self.dispatch.put(pred.id)
 
         self.spawn(requeue())
+
+    async def park(self) -> None:
+        """The end of a shutdown (no worker, no handler left): what is still pending or RUNNING (started at its
+        submission, never claimed) goes back to ENQUEUED, so a stopped server leaves every prediction terminal,
+        ENQUEUED or PAUSED."""
+        for pred in await self.store.with_status(Status.PENDING, Status.RUNNING):
+            async with self.lock(pred.id):
+                pred = self.queued.get(pred.id) or pred
+                if pred.status in (Status.PENDING, Status.RUNNING) and pred.id not in self.running:
+                    pred.transition(Status.ENQUEUED, "re-queued: the server is shutting down")
+                    await self.save(pred)

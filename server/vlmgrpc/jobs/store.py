@@ -6,6 +6,13 @@ never race each other. WAL mode: a committed transaction survives a kill -9 of t
 Group commit: operations queued while the thread is busy run together in one transaction, each in its own
 savepoint (one that fails is rolled back alone), and their callers hear back only once it commits. Under load
 this replaces a commit, a thread wake-up and a loop wake-up per operation with one per batch.
+
+Rows are parsed into models in the store thread too, not on the event loop (pydantic still holds the GIL while
+it parses, so a response of megabytes pauses the loop for a part of its parse time; lists leave responses out).
+
+Retention: a prediction's terminal save, in its own transaction, drops what only a re-run needed (element
+results, and inline inputs unless kept), records when it ended (`terminal`) and, with a callback_url, queues its
+callback (`callbacks`, the outbox). jobs/retention.py later deletes expired predictions in bounded batches.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,7 +75,19 @@ CREATE TABLE IF NOT EXISTS files (
   body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_owner_created ON files(owner, created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS terminal (
+  prediction_id TEXT PRIMARY KEY,
+  ended REAL NOT NULL,
+  release_inputs INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS terminal_ended ON terminal(ended);
+CREATE INDEX IF NOT EXISTS terminal_release ON terminal(prediction_id) WHERE release_inputs = 1;
+CREATE TABLE IF NOT EXISTS callbacks (
+  prediction_id TEXT PRIMARY KEY,
+  attempts INTEGER NOT NULL DEFAULT 0
+);
 """
+WAL_LIMIT = 16 * 1024 * 1024  # bytes the WAL file is truncated to after a checkpoint
 
 
 class EventType(str, Enum):
@@ -108,38 +128,88 @@ class Cursor:
     id: str
 
 
+class SequenceConflict(sqlite3.IntegrityError):
+    """An event that does not follow the last one stored: a stale holder, or an earlier save that failed."""
+
+
 def _snapshot(pred: Prediction) -> str:
-    # Non-terminal snapshots leave the response out: it is only final at the end.
-    return pred.model_dump_json(exclude=None if pred.status.terminal else {"response"})
+    # Snapshots leave the response out: it is only final at the end, and the terminal event's is the row's
+    # (events_after puts it back), so a large response is stored once, not twice.
+    return pred.model_dump_json(exclude={"response"})
 
 
 def _body_and_snapshot(pred: Prediction) -> tuple[str, str]:
     body = pred.model_dump_json()
-    return body, body if pred.status.terminal or pred.response is None else _snapshot(pred)
+    return body, body if pred.response is None else _snapshot(pred)
 
 
 def _next_event(pred: Prediction, event: EventType) -> Event:
     """The prediction's next event, with a shallow copy of its state: a faithful snapshot, because
-    fields are replaced on change, never mutated in place."""
+    fields are replaced on change, never mutated in place. The sequence advances now, so saves made before
+    this one commits follow it; _keep_sequence takes it back if the write fails."""
     pred.sequence += 1
     return Event(pred.id, pred.sequence, event, utcnow(), pred.model_copy())
+
+
+def _keep_sequence(pred: Prediction, first: int, saved: asyncio.Future) -> None:
+    """On the loop, when a save is done: a failed one gives back its sequence numbers (from `first` on), so
+    the next save follows the last one that committed, with no gap."""
+    if not saved.cancelled() and saved.exception() is not None:
+        pred.sequence = min(pred.sequence, first - 1)
+
+
+def _check_follows(db: sqlite3.Connection, event: Event) -> None:
+    last = db.execute("SELECT MAX(sequence) FROM events WHERE prediction_id=?", (event.prediction_id,)).fetchone()[0]
+    if (last or 0) != event.sequence - 1:
+        raise SequenceConflict(f"event {event.sequence} of {event.prediction_id} does not follow {last}")
+
+
+def _parse(rows: list) -> list[Prediction]:
+    return [Prediction.model_validate_json(r[0]) for r in rows]
 
 
 def _element_row(prediction_id: str, element: tuple[int, Any]) -> tuple[str, int, str]:
     return prediction_id, element[0], json.dumps(element[1], separators=(",", ":"))
 
 
-def _write(db: sqlite3.Connection, event: Event, row: bool = True) -> None:
+def _write(db: sqlite3.Connection, event: Event, row: bool = True, keep_inputs: bool = False) -> None:
     """Insert the event (and update the prediction's row to its state) inside the caller's transaction."""
     pred = event.prediction
     assert pred is not None
     if row:
         body, snapshot = _body_and_snapshot(pred)
         db.execute("UPDATE predictions SET status=?, body=? WHERE id=?", (pred.status.value, body, pred.id))
+        if pred.status.terminal:
+            _ended(db, pred, keep_inputs)
     else:
         snapshot = _snapshot(pred)
     db.execute("INSERT INTO events VALUES (?,?,?,?,?)", (pred.id, event.sequence, event.type.value,
                                                         event.time.isoformat(), snapshot))
+
+
+def _ended(db: sqlite3.Connection, pred: Prediction, keep_inputs: bool) -> None:
+    """A prediction just became terminal: what only a re-run needed goes, its expiry clock starts and its
+    callback is queued, all in the transaction of its terminal event."""
+    db.execute("DELETE FROM element_results WHERE prediction_id=?", (pred.id,))
+    if not keep_inputs:
+        db.execute("DELETE FROM inputs WHERE prediction_id=?", (pred.id,))
+    ended = (pred.completed_at or utcnow()).timestamp()
+    db.execute("INSERT OR IGNORE INTO terminal VALUES (?,?,?)", (pred.id, ended, int(not keep_inputs)))
+    if pred.callback_url:
+        db.execute("INSERT OR IGNORE INTO callbacks (prediction_id) VALUES (?)", (pred.id,))
+
+
+def _backfill_terminal(db: sqlite3.Connection, keep_inputs: bool) -> None:
+    """Terminal predictions stored before the terminal table existed: recorded once, when it is created."""
+    rows = db.execute("SELECT id, json_extract(body, '$.completed_at'), created_at FROM predictions "
+                      "WHERE status IN ('completed', 'failed')").fetchall()
+    db.executemany("INSERT OR IGNORE INTO terminal VALUES (?,?,?)",
+                   [(ident, datetime.fromisoformat(completed or created).timestamp(), int(not keep_inputs))
+                    for ident, completed, created in rows])
+
+
+def _ids_clause(ids: list[str]) -> str:
+    return ",".join("?" * len(ids))
 
 
 MAX_BATCH = 256  # operations in one transaction: bounds how long the first of them waits for its commit
@@ -157,8 +227,9 @@ def _resolve(results: list[tuple[asyncio.Future, Any, BaseException | None]]) ->
 
 
 class Store:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_inputs: bool = False):
         self.path = path
+        self.keep_inputs = keep_inputs  # retention_keep_inputs: inline inputs outlive the terminal save
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite3.Connection | None = None
         self._ops: deque[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = deque()
@@ -218,9 +289,15 @@ class Store:
         def _open(_: Any) -> sqlite3.Connection:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if db.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new database: it can give pages back
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+            had_terminal = db.execute("SELECT 1 FROM sqlite_master WHERE name='terminal'").fetchone()
             db.executescript(SCHEMA)
+            if not had_terminal:
+                _backfill_terminal(db, self.keep_inputs)
             return db
 
         self._db = await asyncio.get_running_loop().run_in_executor(self._pool, _open, None)
@@ -279,15 +356,19 @@ class Store:
         commits (the worker sends to Triton while RUNNING commits)."""
         element_row = _element_row(pred.id, element) if element else None
         state = _next_event(pred, event)
+        keep_inputs = self.keep_inputs
 
         def _save(db: sqlite3.Connection) -> Event:
             # One savepoint: the row and its event commit together or not at all.
+            _check_follows(db, state)
             if element_row:
                 db.execute("INSERT OR REPLACE INTO element_results VALUES (?,?,?)", element_row)
-            _write(db, state)
+            _write(db, state, keep_inputs=keep_inputs)
             return state
 
-        return self._run(_save)
+        saved = self._run(_save)
+        saved.add_done_callback(partial(_keep_sequence, pred, state.sequence))
+        return saved
 
     def save_last_element(self, pred: Prediction, element: tuple[int, Any], finish: Callable[[Prediction], None],
                           ) -> asyncio.Future[tuple[Event, Event]]:
@@ -297,24 +378,32 @@ class Store:
         progress = _next_event(pred, EventType.PROGRESS)
         finish(pred)
         final = _next_event(pred, EventType.STATUS_CHANGED)
+        keep_inputs = self.keep_inputs
 
         def _save(db: sqlite3.Connection) -> tuple[Event, Event]:
             # One savepoint: the result, its progress and the terminal transition.
+            _check_follows(db, progress)
             db.execute("INSERT OR REPLACE INTO element_results VALUES (?,?,?)", element_row)
             _write(db, progress, row=False)  # the final event's row replaces it in this transaction
-            _write(db, final)
+            _write(db, final, keep_inputs=keep_inputs)
             return progress, final
 
-        return self._run(_save)
+        saved = self._run(_save)
+        saved.add_done_callback(partial(_keep_sequence, pred, progress.sequence))
+        return saved
 
     async def get(self, prediction_id: str) -> Prediction | None:
-        row = await self._run(lambda db: db.execute(
-            "SELECT body FROM predictions WHERE id=?", (prediction_id,)).fetchone())
-        return Prediction.model_validate_json(row[0]) if row else None
+        def _get(db: sqlite3.Connection) -> Prediction | None:
+            row = db.execute("SELECT body FROM predictions WHERE id=?", (prediction_id,)).fetchone()
+            return Prediction.model_validate_json(row[0]) if row else None
+
+        return await self._run(_get)
 
     async def list(self, owner: str, *, status: Status | None, domain: str, after: Cursor | None,
-                   limit: int, request_id: str = "") -> list[Prediction]:
-        sql = "SELECT body FROM predictions WHERE owner=?"
+                   limit: int, request_id: str = "", full: bool = True) -> list[Prediction]:
+        """Newest first. Not `full`: without their responses (left out by SQLite, never parsed)."""
+        column = "body" if full else "json_remove(body, '$.response')"
+        sql = f"SELECT {column} FROM predictions WHERE owner=?"
         args: list[Any] = [owner]
         if request_id:
             sql += " AND request_id=?"
@@ -330,29 +419,33 @@ class Store:
             args += [after.created_at, after.created_at, after.id]
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
-        rows = await self._run(lambda db: db.execute(sql, args).fetchall())
-        return [Prediction.model_validate_json(r[0]) for r in rows]
+        return await self._run(lambda db: _parse(db.execute(sql, args).fetchall()))
 
     async def with_status(self, *statuses: Status) -> list[Prediction]:
         marks = ",".join("?" * len(statuses))
-        rows = await self._run(lambda db: db.execute(
+        return await self._run(lambda db: _parse(db.execute(
             f"SELECT body FROM predictions WHERE status IN ({marks}) ORDER BY created_at, id",
-            [s.value for s in statuses]).fetchall())
-        return [Prediction.model_validate_json(r[0]) for r in rows]
+            [s.value for s in statuses]).fetchall()))
 
     async def events_after(self, prediction_id: str, sequence: int, limit: int = 500) -> list[Event]:
-        rows = await self._run(lambda db: db.execute(
-            "SELECT sequence, type, time, snapshot FROM events WHERE prediction_id=? AND sequence>? "
-            "ORDER BY sequence LIMIT ?", (prediction_id, sequence, limit)).fetchall())
-        return [Event(prediction_id, seq, EventType(kind), datetime.fromisoformat(time),
-                      Prediction.model_validate_json(snap)) for seq, kind, time, snap in rows]
+        def _events(db: sqlite3.Connection) -> list[Event]:
+            rows = db.execute("SELECT sequence, type, time, snapshot FROM events WHERE prediction_id=? AND "
+                              "sequence>? ORDER BY sequence LIMIT ?", (prediction_id, sequence, limit)).fetchall()
+            events = [Event(prediction_id, seq, EventType(kind), datetime.fromisoformat(time),
+                            Prediction.model_validate_json(snap)) for seq, kind, time, snap in rows]
+            final = events[-1].prediction if events else None
+            if final is not None and final.status.terminal:  # its response is the row's (see _snapshot)
+                row = db.execute("SELECT body FROM predictions WHERE id=?", (prediction_id,)).fetchone()
+                final.response = Prediction.model_validate_json(row[0]).response if row else None
+            return events
+
+        return await self._run(_events)
 
     # --- per-element results (a resumed or re-queued prediction skips the elements already done)
 
     async def elements(self, prediction_id: str) -> dict[int, Any]:
-        rows = await self._run(lambda db: db.execute(
-            "SELECT idx, result FROM element_results WHERE prediction_id=?", (prediction_id,)).fetchall())
-        return {idx: json.loads(text) for idx, text in rows}
+        return await self._run(lambda db: {idx: json.loads(text) for idx, text in db.execute(
+            "SELECT idx, result FROM element_results WHERE prediction_id=?", (prediction_id,)).fetchall()})
 
     async def input(self, prediction_id: str, idx: int) -> bytes | None:
         """An inline input's bytes."""
@@ -383,3 +476,74 @@ class Store:
     async def delete_file(self, file_id: str) -> bool:
         cur = await self._run(lambda db: db.execute("DELETE FROM files WHERE id=?", (file_id,)))
         return cur.rowcount > 0
+
+    # --- retention (jobs/retention.py): bounded batches, each one store operation
+
+    async def inputs_to_release(self, limit: int) -> list[str]:
+        """Terminal predictions whose input files are still to be removed."""
+        return await self._run(lambda db: [r[0] for r in db.execute(
+            "SELECT prediction_id FROM terminal WHERE release_inputs=1 LIMIT ?", (limit,)).fetchall()])
+
+    async def inputs_released(self, ids: list[str]) -> None:
+        await self._run(lambda db: db.execute(
+            f"UPDATE terminal SET release_inputs=0 WHERE prediction_id IN ({_ids_clause(ids)})", ids))
+
+    async def delete_expired(self, ended_before: float, limit: int) -> list[str]:
+        """Delete up to `limit` predictions that ended before `ended_before` (a Unix time) and have no callback
+        still to deliver, with everything stored for them; return their ids."""
+        def _delete(db: sqlite3.Connection) -> list[str]:
+            ids = [r[0] for r in db.execute(
+                "SELECT prediction_id FROM terminal t WHERE ended < ? AND NOT EXISTS "
+                "(SELECT 1 FROM callbacks c WHERE c.prediction_id = t.prediction_id) ORDER BY ended LIMIT ?",
+                (ended_before, limit)).fetchall()]
+            if ids:
+                marks = _ids_clause(ids)
+                db.execute(f"DELETE FROM predictions WHERE id IN ({marks})", ids)
+                for table in ("events", "element_results", "inputs", "terminal"):
+                    db.execute(f"DELETE FROM {table} WHERE prediction_id IN ({marks})", ids)
+            return ids
+
+        return await self._run(_delete)
+
+    async def missing_predictions(self, ids: list[str]) -> set[str]:
+        """Those of `ids` that are no prediction (the orphan sweep's question)."""
+        def _missing(db: sqlite3.Connection) -> set[str]:
+            found = {r[0] for r in db.execute(f"SELECT id FROM predictions WHERE id IN ({_ids_clause(ids)})", ids)}
+            return set(ids) - found
+
+        return await self._run(_missing)
+
+    async def missing_files(self, ids: list[str]) -> set[str]:
+        def _missing(db: sqlite3.Connection) -> set[str]:
+            found = {r[0] for r in db.execute(f"SELECT id FROM files WHERE id IN ({_ids_clause(ids)})", ids)}
+            return set(ids) - found
+
+        return await self._run(_missing)
+
+    async def give_back_pages(self, pages: int) -> None:
+        """Return up to `pages` free pages to the file system (a database created with auto_vacuum; a no-op on
+        an older one). Outside any transaction, between batches: it commits on its own."""
+        def _vacuum() -> None:
+            if self._db is not None:
+                self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, _vacuum)
+
+    # --- the callback outbox (jobs/callbacks.py): a row from the terminal save until delivered or given up
+
+    async def pending_callbacks(self) -> list[str]:
+        return await self._run(lambda db: [r[0] for r in db.execute(
+            "SELECT prediction_id FROM callbacks ORDER BY rowid").fetchall()])
+
+    async def callback_attempts(self, prediction_id: str) -> int | None:
+        """Delivery attempts made so far; None when no callback is queued for the prediction."""
+        row = await self._run(lambda db: db.execute(
+            "SELECT attempts FROM callbacks WHERE prediction_id=?", (prediction_id,)).fetchone())
+        return row[0] if row else None
+
+    async def count_callback_attempt(self, prediction_id: str) -> None:
+        await self._run(lambda db: db.execute(
+            "UPDATE callbacks SET attempts=attempts+1 WHERE prediction_id=?", (prediction_id,)))
+
+    async def callback_done(self, prediction_id: str) -> None:
+        await self._run(lambda db: db.execute("DELETE FROM callbacks WHERE prediction_id=?", (prediction_id,)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -20,6 +21,7 @@ DETAILS = ("", "auto", "lo", "hi")
 SERVICE_TIERS = ("", "auto", "default", "standard", "flex", "priority")
 ENVIRONMENTS = ("", "dev", "staging", "prod")
 MAX_REQUEST_ID = 128
+INLINE_HASH_BYTES = 256 * 1024  # hashed on the loop below this (well under a millisecond); in a thread above
 
 
 @dataclass
@@ -47,6 +49,13 @@ class Submission:
 
     def input_field(self, index: int) -> str:
         return f"images[{index}]" if self.kind is Kind.IMAGE else "document"
+
+    async def fingerprint_async(self) -> str:
+        """fingerprint(), hashed in a thread when the inputs are large (up to 64 MiB: tens of ms of SHA-256
+        that would stall the event loop)."""
+        if sum(len(raw.data) for raw in self.inputs if raw.data) < INLINE_HASH_BYTES:
+            return self.fingerprint()
+        return await asyncio.to_thread(self.fingerprint)
 
     def fingerprint(self) -> str:
         """Identifies the request's content: a reused request id with other content is refused."""

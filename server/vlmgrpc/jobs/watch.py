@@ -28,6 +28,9 @@ class Watcher:
 
     async def watch(self, owner: str, prediction_id: str, after: int | None) -> AsyncIterator[Event]:
         jobs = self.jobs
+        if jobs.bus.closed:  # draining: refused before any replay, so the client goes elsewhere at once
+            raise unavailable("SHUTTING_DOWN", "the server is shutting down; watch again on another instance "
+                              "(or here once it is back)")
         with jobs.bus.subscribe(prediction_id) as sub:  # subscribe first: nothing slips between read and live
             pred = await jobs.get(owner, prediction_id)
             last = pred.sequence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC
 from typing import Any
 
@@ -9,6 +10,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from vlmgrpc.api.vlm.v1 import file_service_pb2 as files_pb
 from vlmgrpc.api.vlm.v1 import prediction_pb2 as pb
+from vlmgrpc.api.vlm.v1 import prediction_service_pb2 as ps_pb
 from vlmgrpc.errors import ServiceError, invalid
 from vlmgrpc.jobs.files import FileRecord
 from vlmgrpc.jobs.model import Kind, Prediction, Status
@@ -69,6 +71,41 @@ def event_response(e: Event, response_type):
         msg = e.rendered[response_type] = response_type()
         event(e, into=msg.event)
     return msg
+
+
+# A response (a Struct of hundreds of pages) is converted in a thread: ParseDict of a large one takes tens of
+# milliseconds, which would stall every other call on the event loop. Without one, conversion is cheap.
+
+async def prediction_async(p: Prediction) -> pb.Prediction:
+    return prediction(p) if p.response is None else await asyncio.to_thread(prediction, p)
+
+
+async def predictions_async(preds: list[Prediction]) -> list[pb.Prediction]:
+    if all(p.response is None for p in preds):
+        return [prediction(p) for p in preds]
+    return await asyncio.to_thread(lambda: [prediction(p) for p in preds])
+
+
+def _event_response(e: Event, response_type):
+    msg = response_type()
+    event(e, into=msg.event)
+    return msg
+
+
+async def event_response_async(e: Event, response_type):
+    """event_response, built in a thread when the event carries a response (the terminal event). Stored for
+    the other watchers only once complete: none of them ever sees a message half built."""
+    if response_type in e.rendered or e.prediction is None or e.prediction.response is None:
+        return event_response(e, response_type)
+    msg = await asyncio.to_thread(_event_response, e, response_type)
+    return e.rendered.setdefault(response_type, msg)
+
+
+def full_view(value: int) -> bool:
+    """Whether a list's `view` asks for responses (UNSPECIFIED is BASIC: AIP-157's default for lists)."""
+    if value not in (ps_pb.PREDICTION_VIEW_UNSPECIFIED, ps_pb.PREDICTION_VIEW_BASIC, ps_pb.PREDICTION_VIEW_FULL):
+        raise invalid("INVALID_VIEW", f"unknown view {value}", "view")
+    return value == ps_pb.PREDICTION_VIEW_FULL
 
 
 def status_filter(value: int) -> Status | None:

@@ -43,7 +43,7 @@ class _Generate:
                 if left is None or left > DEADLINE_SLACK_S:
                     self.jobs.spawn(self.jobs.cancel_quietly(owner, pred.id))
                 raise
-        return convert.prediction(pred)
+        return await convert.prediction_async(pred)
 
     async def _generate_stream(self, request, context, response_type):
         owner = caller(context)
@@ -51,7 +51,7 @@ class _Generate:
         pred, _ = await self.jobs.submit(sub)
         # Replay from the start: a stream shows every transition of its prediction, pending included.
         async for event in self.watcher.watch(owner, pred.id, 0):
-            yield convert.event_response(event, response_type)
+            yield await convert.event_response_async(event, response_type)
 
 
 class ImageServicer(_Generate, img_grpc.ImageServiceServicer):

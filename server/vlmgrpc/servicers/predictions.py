@@ -1,4 +1,5 @@
-"""PredictionService: read, list, watch, cancel, pause, resume."""
+"""PredictionService: read, list (BASIC view, without responses, unless FULL is asked), watch, cancel, pause,
+resume. Messages carrying a response are built off the event loop (convert.*_async)."""
 
 from __future__ import annotations
 
@@ -25,21 +26,22 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
     @handle_errors
     async def GetPrediction(self, request, context):
         pred = await self.jobs.get(caller(context), _id(request))
-        return pb.GetPredictionResponse(prediction=convert.prediction(pred))
+        return pb.GetPredictionResponse(prediction=await convert.prediction_async(pred))
 
     @handle_errors
     async def ListPredictions(self, request, context):
+        full = convert.full_view(request.view)
         preds, token = await self.jobs.list(caller(context), status=convert.status_filter(request.status),
                                             domain=request.domain, page_size=request.page_size,
-                                            page_token=request.page_token)
-        return pb.ListPredictionsResponse(predictions=[convert.prediction(p) for p in preds],
+                                            page_token=request.page_token, full=full)
+        return pb.ListPredictionsResponse(predictions=await convert.predictions_async(preds),
                                           next_page_token=token)
 
     @handle_errors
     async def WatchPrediction(self, request, context):
         after = request.after_sequence if request.HasField("after_sequence") else None
         async for event in self.watcher.watch(caller(context), _id(request), after):
-            yield convert.event_response(event, pb.WatchPredictionResponse)
+            yield await convert.event_response_async(event, pb.WatchPredictionResponse)
 
     @handle_errors
     async def CancelPrediction(self, request, context):

@@ -18,14 +18,16 @@ const _ = grpc.SupportPackageIsVersion7
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PredictionServiceClient interface {
 	GetPrediction(ctx context.Context, in *GetPredictionRequest, opts ...grpc.CallOption) (*GetPredictionResponse, error)
-	// Newest first; pages with page_size and page_token (AIP-158).
+	// Newest first; pages with page_size and page_token (AIP-158). Without `view`, each
+	// prediction comes without its response (the BASIC view, AIP-157); ask FULL for it.
 	ListPredictions(ctx context.Context, in *ListPredictionsRequest, opts ...grpc.CallOption) (*ListPredictionsResponse, error)
 	// Streams a prediction's events. The first event is the current snapshot, or, when
 	// resuming with after_sequence, the first event after it. Every event carries the
 	// prediction's sequence number; heartbeats come while nothing happens; the stream
 	// closes OK after the terminal event. The whole history is kept with the prediction, so
 	// any earlier sequence number resumes; one beyond the latest fails OUT_OF_RANGE
-	// (reason RESUME_POINT_IN_FUTURE). On server shutdown the stream ends UNAVAILABLE
+	// (reason RESUME_POINT_IN_FUTURE). A terminal prediction is kept for the server's
+	// retention period; after that it, and its history, are NOT_FOUND. On server shutdown the stream ends UNAVAILABLE
 	// (reason SHUTTING_DOWN): resume it with after_sequence.
 	WatchPrediction(ctx context.Context, in *WatchPredictionRequest, opts ...grpc.CallOption) (PredictionService_WatchPredictionClient, error)
 	// Cancels a non-terminal prediction: it ends FAILED with reason CANCELLED.
@@ -126,14 +128,16 @@ func (c *predictionServiceClient) ResumePrediction(ctx context.Context, in *Resu
 // for forward compatibility
 type PredictionServiceServer interface {
 	GetPrediction(context.Context, *GetPredictionRequest) (*GetPredictionResponse, error)
-	// Newest first; pages with page_size and page_token (AIP-158).
+	// Newest first; pages with page_size and page_token (AIP-158). Without `view`, each
+	// prediction comes without its response (the BASIC view, AIP-157); ask FULL for it.
 	ListPredictions(context.Context, *ListPredictionsRequest) (*ListPredictionsResponse, error)
 	// Streams a prediction's events. The first event is the current snapshot, or, when
 	// resuming with after_sequence, the first event after it. Every event carries the
 	// prediction's sequence number; heartbeats come while nothing happens; the stream
 	// closes OK after the terminal event. The whole history is kept with the prediction, so
 	// any earlier sequence number resumes; one beyond the latest fails OUT_OF_RANGE
-	// (reason RESUME_POINT_IN_FUTURE). On server shutdown the stream ends UNAVAILABLE
+	// (reason RESUME_POINT_IN_FUTURE). A terminal prediction is kept for the server's
+	// retention period; after that it, and its history, are NOT_FOUND. On server shutdown the stream ends UNAVAILABLE
 	// (reason SHUTTING_DOWN): resume it with after_sequence.
 	WatchPrediction(*WatchPredictionRequest, PredictionService_WatchPredictionServer) error
 	// Cancels a non-terminal prediction: it ends FAILED with reason CANCELLED.

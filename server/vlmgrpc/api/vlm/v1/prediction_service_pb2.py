@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from vlmgrpc.api.vlm.v1 import prediction_pb2 as vlm_dot_v1_dot_prediction__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvlm/v1/prediction_service.proto\x12\x06vlm.v1\x1a\x17vlm/v1/prediction.proto\"\"\n\x14GetPredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x15GetPredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction\"y\n\x16ListPredictionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.vlm.v1.PredictionStatus\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\"[\n\x17ListPredictionsResponse\x12\'\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x12.vlm.v1.Prediction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x16WatchPredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_after_sequence\"A\n\x17WatchPredictionResponse\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x17.vlm.v1.PredictionEvent\"%\n\x17\x43\x61ncelPredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x18\x43\x61ncelPredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction\"$\n\x16PausePredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x17PausePredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction\"%\n\x17ResumePredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x18ResumePredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction2\x8d\x04\n\x11PredictionService\x12L\n\rGetPrediction\x12\x1c.vlm.v1.GetPredictionRequest\x1a\x1d.vlm.v1.GetPredictionResponse\x12R\n\x0fListPredictions\x12\x1e.vlm.v1.ListPredictionsRequest\x1a\x1f.vlm.v1.ListPredictionsResponse\x12T\n\x0fWatchPrediction\x12\x1e.vlm.v1.WatchPredictionRequest\x1a\x1f.vlm.v1.WatchPredictionResponse0\x01\x12U\n\x10\x43\x61ncelPrediction\x12\x1f.vlm.v1.CancelPredictionRequest\x1a .vlm.v1.CancelPredictionResponse\x12R\n\x0fPausePrediction\x12\x1e.vlm.v1.PausePredictionRequest\x1a\x1f.vlm.v1.PausePredictionResponse\x12U\n\x10ResumePrediction\x12\x1f.vlm.v1.ResumePredictionRequest\x1a .vlm.v1.ResumePredictionResponseB`\n\x12\x64\x65v.vlmgrpc.vlm.v1B\x16PredictionServiceProtoP\x01Z0github.com/vlm-grpc/vlm-grpc/gen/go/vlm/v1;vlmv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvlm/v1/prediction_service.proto\x12\x06vlm.v1\x1a\x17vlm/v1/prediction.proto\"\"\n\x14GetPredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x15GetPredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction\"\x9f\x01\n\x16ListPredictionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.vlm.v1.PredictionStatus\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12$\n\x04view\x18\x05 \x01(\x0e\x32\x16.vlm.v1.PredictionView\"[\n\x17ListPredictionsResponse\x12\'\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x12.vlm.v1.Prediction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x16WatchPredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_after_sequence\"A\n\x17WatchPredictionResponse\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x17.vlm.v1.PredictionEvent\"%\n\x17\x43\x61ncelPredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x18\x43\x61ncelPredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction\"$\n\x16PausePredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x17PausePredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction\"%\n\x17ResumePredictionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x18ResumePredictionResponse\x12&\n\nprediction\x18\x01 \x01(\x0b\x32\x12.vlm.v1.Prediction*f\n\x0ePredictionView\x12\x1f\n\x1bPREDICTION_VIEW_UNSPECIFIED\x10\x00\x12\x19\n\x15PREDICTION_VIEW_BASIC\x10\x01\x12\x18\n\x14PREDICTION_VIEW_FULL\x10\x02\x32\x8d\x04\n\x11PredictionService\x12L\n\rGetPrediction\x12\x1c.vlm.v1.GetPredictionRequest\x1a\x1d.vlm.v1.GetPredictionResponse\x12R\n\x0fListPredictions\x12\x1e.vlm.v1.ListPredictionsRequest\x1a\x1f.vlm.v1.ListPredictionsResponse\x12T\n\x0fWatchPrediction\x12\x1e.vlm.v1.WatchPredictionRequest\x1a\x1f.vlm.v1.WatchPredictionResponse0\x01\x12U\n\x10\x43\x61ncelPrediction\x12\x1f.vlm.v1.CancelPredictionRequest\x1a .vlm.v1.CancelPredictionResponse\x12R\n\x0fPausePrediction\x12\x1e.vlm.v1.PausePredictionRequest\x1a\x1f.vlm.v1.PausePredictionResponse\x12U\n\x10ResumePrediction\x12\x1f.vlm.v1.ResumePredictionRequest\x1a .vlm.v1.ResumePredictionResponseB`\n\x12\x64\x65v.vlmgrpc.vlm.v1B\x16PredictionServiceProtoP\x01Z0github.com/vlm-grpc/vlm-grpc/gen/go/vlm/v1;vlmv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,30 +34,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vlm.v1.prediction_service_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\022dev.vlmgrpc.vlm.v1B\026PredictionServiceProtoP\001Z0github.com/vlm-grpc/vlm-grpc/gen/go/vlm/v1;vlmv1'
+  _globals['_PREDICTIONVIEW']._serialized_start=896
+  _globals['_PREDICTIONVIEW']._serialized_end=998
   _globals['_GETPREDICTIONREQUEST']._serialized_start=68
   _globals['_GETPREDICTIONREQUEST']._serialized_end=102
   _globals['_GETPREDICTIONRESPONSE']._serialized_start=104
   _globals['_GETPREDICTIONRESPONSE']._serialized_end=167
-  _globals['_LISTPREDICTIONSREQUEST']._serialized_start=169
-  _globals['_LISTPREDICTIONSREQUEST']._serialized_end=290
-  _globals['_LISTPREDICTIONSRESPONSE']._serialized_start=292
-  _globals['_LISTPREDICTIONSRESPONSE']._serialized_end=383
-  _globals['_WATCHPREDICTIONREQUEST']._serialized_start=385
-  _globals['_WATCHPREDICTIONREQUEST']._serialized_end=469
-  _globals['_WATCHPREDICTIONRESPONSE']._serialized_start=471
-  _globals['_WATCHPREDICTIONRESPONSE']._serialized_end=536
-  _globals['_CANCELPREDICTIONREQUEST']._serialized_start=538
-  _globals['_CANCELPREDICTIONREQUEST']._serialized_end=575
-  _globals['_CANCELPREDICTIONRESPONSE']._serialized_start=577
-  _globals['_CANCELPREDICTIONRESPONSE']._serialized_end=643
-  _globals['_PAUSEPREDICTIONREQUEST']._serialized_start=645
-  _globals['_PAUSEPREDICTIONREQUEST']._serialized_end=681
-  _globals['_PAUSEPREDICTIONRESPONSE']._serialized_start=683
-  _globals['_PAUSEPREDICTIONRESPONSE']._serialized_end=748
-  _globals['_RESUMEPREDICTIONREQUEST']._serialized_start=750
-  _globals['_RESUMEPREDICTIONREQUEST']._serialized_end=787
-  _globals['_RESUMEPREDICTIONRESPONSE']._serialized_start=789
-  _globals['_RESUMEPREDICTIONRESPONSE']._serialized_end=855
-  _globals['_PREDICTIONSERVICE']._serialized_start=858
-  _globals['_PREDICTIONSERVICE']._serialized_end=1383
+  _globals['_LISTPREDICTIONSREQUEST']._serialized_start=170
+  _globals['_LISTPREDICTIONSREQUEST']._serialized_end=329
+  _globals['_LISTPREDICTIONSRESPONSE']._serialized_start=331
+  _globals['_LISTPREDICTIONSRESPONSE']._serialized_end=422
+  _globals['_WATCHPREDICTIONREQUEST']._serialized_start=424
+  _globals['_WATCHPREDICTIONREQUEST']._serialized_end=508
+  _globals['_WATCHPREDICTIONRESPONSE']._serialized_start=510
+  _globals['_WATCHPREDICTIONRESPONSE']._serialized_end=575
+  _globals['_CANCELPREDICTIONREQUEST']._serialized_start=577
+  _globals['_CANCELPREDICTIONREQUEST']._serialized_end=614
+  _globals['_CANCELPREDICTIONRESPONSE']._serialized_start=616
+  _globals['_CANCELPREDICTIONRESPONSE']._serialized_end=682
+  _globals['_PAUSEPREDICTIONREQUEST']._serialized_start=684
+  _globals['_PAUSEPREDICTIONREQUEST']._serialized_end=720
+  _globals['_PAUSEPREDICTIONRESPONSE']._serialized_start=722
+  _globals['_PAUSEPREDICTIONRESPONSE']._serialized_end=787
+  _globals['_RESUMEPREDICTIONREQUEST']._serialized_start=789
+  _globals['_RESUMEPREDICTIONREQUEST']._serialized_end=826
+  _globals['_RESUMEPREDICTIONRESPONSE']._serialized_start=828
+  _globals['_RESUMEPREDICTIONRESPONSE']._serialized_end=894
+  _globals['_PREDICTIONSERVICE']._serialized_start=1001
+  _globals['_PREDICTIONSERVICE']._serialized_end=1526
 # @@protoc_insertion_point(module_scope)

@@ -79,7 +79,8 @@ class PredictionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPredictions(self, request, context):
-        """Newest first; pages with page_size and page_token (AIP-158).
+        """Newest first; pages with page_size and page_token (AIP-158). Without `view`, each
+        prediction comes without its response (the BASIC view, AIP-157); ask FULL for it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,7 +92,8 @@ class PredictionServiceServicer:
         prediction's sequence number; heartbeats come while nothing happens; the stream
         closes OK after the terminal event. The whole history is kept with the prediction, so
         any earlier sequence number resumes; one beyond the latest fails OUT_OF_RANGE
-        (reason RESUME_POINT_IN_FUTURE). On server shutdown the stream ends UNAVAILABLE
+        (reason RESUME_POINT_IN_FUTURE). A terminal prediction is kept for the server's
+        retention period; after that it, and its history, are NOT_FOUND. On server shutdown the stream ends UNAVAILABLE
         (reason SHUTTING_DOWN): resume it with after_sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
