@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from vlmgrpc.errors import Code, ServiceError, unavailable
+from vlmgrpc.errors import Code, ServiceError, not_found, unavailable
 from vlmgrpc.jobs.events import HEARTBEAT_DUE, Subscription
 from vlmgrpc.jobs.model import Prediction, utcnow
 from vlmgrpc.jobs.service import JobService
@@ -41,12 +41,15 @@ class Watcher:
             if after is None or after == pred.sequence:
                 yield Event(pred.id, pred.sequence, EventType.SNAPSHOT, pred.created_at, pred)
             else:
+                last = after
                 async for event in self._replay(prediction_id, after):
                     last = event.sequence
                     yield event
-            if _terminal(pred) and last >= pred.sequence:
+            if _terminal(pred):
+                if last < pred.sequence:  # its history was deleted (retention) while it was read
+                    raise not_found("prediction", prediction_id)
                 return
-            async for event in self._live(sub, last):
+            async for event in self._live(owner, sub, last):
                 yield event
 
     async def _replay(self, prediction_id: str, after: int) -> AsyncIterator[Event]:
@@ -58,7 +61,7 @@ class Watcher:
             if len(events) < REPLAY_PAGE:
                 return
 
-    async def _live(self, sub: Subscription, last: int) -> AsyncIterator[Event]:
+    async def _live(self, owner: str, sub: Subscription, last: int) -> AsyncIterator[Event]:
         while True:
             if sub.closed:
                 raise unavailable("SHUTTING_DOWN", "the server is shutting down; resume the watch "
@@ -70,6 +73,7 @@ class Watcher:
                     yield event
                     if _terminal(event.prediction):
                         return
+                await self.jobs.get(owner, sub.prediction_id)  # NOT_FOUND once retention deleted it
                 continue
             # The hot path: no task, timer or extra future per event, just the queue (fan-out to thousands).
             event = sub.queue.get_nowait() if not sub.queue.empty() else await sub.queue.get()
