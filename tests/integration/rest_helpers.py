@@ -5,7 +5,6 @@ callback receiver, and a Server-Sent Events reader."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -23,9 +22,9 @@ SDK_VENV = ROOT / "var" / "vlmrun-sdk"
 
 def rest_url(srv: ServerProcess) -> str:
     """http://host:port/v1 of a started server, from the line it logs."""
-    found = re.findall(r"REST API serving on (\S+) ", srv.log.read_text(errors="replace"))
-    assert found, "the server logged no REST API line"
-    return found[-1]
+    url = srv.rest_url()
+    assert url, "the server printed no REST API address"
+    return url
 
 
 def sdk_python() -> Path:

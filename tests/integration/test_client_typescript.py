@@ -4,17 +4,15 @@ its bearer token, and resumes its watch across a server restart."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import signal
-import socket
-import subprocess
 
 import pytest
 
-from tests.conftest import ROOT, TEST_SETTINGS, ServerProcess, pdf
+from tests.conftest import ROOT, pdf
+from tests.integration import example_programs
+from tests.integration.example_programs import run
 
 TS_CLIENT = ROOT / "clients" / "typescript"
 EXAMPLE = TS_CLIENT / "dist" / "examples" / "ocr-document.js"
@@ -22,10 +20,6 @@ NODE = shutil.which("node")
 
 # Only a machine without Node.js skips these: CI has it, and everything else here must pass.
 pytestmark = pytest.mark.skipif(NODE is None, reason="node not found: install Node.js 20+ to test clients/typescript")
-
-
-def run(args: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -52,68 +46,17 @@ def test_unit_tests_pass(example):
 
 
 def test_example_ocrs_a_pdf(server, example, tmp_path):
-    document = tmp_path / "report.pdf"
-    document.write_bytes(pdf(2))
-    result = run([*example, document], timeout=120, env={**os.environ, "VLM_GRPC_TARGET": server.target})
-    assert result.returncode == 0, result.stderr
-    progress = result.stderr
-    assert "uploaded report.pdf as " in progress and "application/pdf" in progress, progress
-    assert "page 1/2 pages" in progress and "completed 2/2 pages" in progress, progress
-    answer = json.loads(result.stdout)
-    assert len(answer["pages"]) == 2
-    assert "Page 1 heading" in answer["text"] and "Body line number 2" in answer["text"]
+    example_programs.ocrs_a_pdf(example, server.target, tmp_path)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["drained", "killed"])
 def test_example_sends_the_bearer_token_and_resumes_its_watch_across_a_restart(example, tmp_path, stop_signal):
-    """A server with auth, stopped while the example watches a 30-page PDF, then started again on the same
-    port: the watch resumes after the last sequence number it saw and every page shows up exactly once.
-    Drained (SIGTERM), watches end UNAVAILABLE / SHUTTING_DOWN; killed, the connection just breaks (Connect for
-    Node reports a reset stream as CANCELLED, not UNAVAILABLE as gRPC's own clients do)."""
-    with socket.socket() as s:  # a fixed port, so the restarted server is where the client left it
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = ServerProcess(tmp_path / "svc", **{**TEST_SETTINGS, "shutdown_grace_s": 0.5}, workers=1, port=port,
-                        auth_tokens="tok-ts=typescript").start()
-    document = tmp_path / "long.pdf"
-    document.write_bytes(pdf(30))  # ~50 ms a page: far more than the 0.5 s grace can finish
-    env = {**os.environ, "VLM_GRPC_TARGET": srv.target}
-    proc = None
-    try:
-        wrong = run([*example, document], timeout=60, env={**env, "VLM_GRPC_TOKEN": "nope"})
-        assert wrong.returncode == 1 and "INVALID_TOKEN" in wrong.stderr, wrong.stderr
-
-        proc = subprocess.Popen([*example, "--timeout-ms", "120000", document], env={**env, "VLM_GRPC_TOKEN": "tok-ts"},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        progress = []
-        for line in proc.stderr:  # stop the server once the first page is done
-            progress.append(line)
-            if "page 1/30 pages" in line:
-                break
-        assert srv.stop(stop_signal) == (0 if stop_signal == signal.SIGTERM else -stop_signal)
-        srv.start()
-        stdout, rest = proc.communicate(timeout=120)
-        progress = "".join(progress) + rest
-    finally:
-        if proc and proc.poll() is None:
-            proc.kill()
-        srv.stop()
-    assert proc.returncode == 0, progress
-    assert "resuming after #" in progress, progress
-    assert ("SHUTTING_DOWN" in progress) == (stop_signal == signal.SIGTERM), progress
-    sequences = [int(n) for n in re.findall(r"^#(\d+) ", progress, flags=re.M)]
-    assert sequences == sorted(set(sequences)), progress  # nothing twice, in order
-    pages = re.findall(r" (\d+)/30 pages", progress)
-    assert {int(p) for p in pages} >= set(range(1, 31)) and "completed 30/30 pages" in progress, progress
-    assert len(json.loads(stdout)["pages"]) == 30
+    # Killed, Connect for Node reports the reset stream as CANCELLED (not UNAVAILABLE as gRPC's own clients do).
+    example_programs.resumes_across_a_restart(example, ["--timeout-ms", "120000"], tmp_path, "tok-ts", stop_signal)
 
 
 def test_example_reports_the_error_reason(server, example, tmp_path):
-    not_a_pdf = tmp_path / "broken.pdf"
-    not_a_pdf.write_bytes(b"%PDF-1.7 but nothing else")
-    result = run([*example, not_a_pdf], timeout=120, env={**os.environ, "VLM_GRPC_TARGET": server.target})
-    assert result.returncode == 1
-    assert "INVALID_PDF" in result.stderr, result.stderr
+    example_programs.reports_the_error_reason(example, server.target, tmp_path)
 
 
 def test_readme_quickstart_ocrs_a_pdf(server, example, tmp_path):

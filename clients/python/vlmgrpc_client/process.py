@@ -32,6 +32,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.target = ""
         self.log = data_dir / "server.log"
+        self._started_at = 0  # where the latest start's lines begin in the log
 
     def start(self, timeout_s: float = 120) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -43,6 +44,7 @@ class ServerProcess:
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout_s
         offset = self.log.stat().st_size if self.log.exists() else 0
+        self._started_at = offset
         while time.monotonic() < deadline:
             text = self.log.read_text(errors="replace")
             match = re.search(r"vlm-grpc is serving on (\S+):(\d+)", text[offset:] if offset else text)
@@ -58,7 +60,7 @@ class ServerProcess:
         """http://host:port/v1 of the REST API beside gRPC, from the line a started server prints ("" if off)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            text = self.log.read_text(errors="replace")
+            text = self.log.read_text(errors="replace")[self._started_at:]  # this run's, not a restart's
             found = re.findall(r"The VLM Run REST API is at (\S+) ", text)
             if found or "REST API off" in text or time.monotonic() > deadline:
                 return found[-1] if found else ""
