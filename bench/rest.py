@@ -19,7 +19,6 @@ import asyncio
 import base64
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import aiohttp
 import psutil
 
 from bench import common
-from bench.gateway import DOMAIN, MODEL, Service, small_png
+from bench.gateway import DOMAIN, MODEL, Service, _cpu_s, closed_loop, small_png
 
 NAME = "rest"
 FULL_LEVELS = ((1, 400), (8, 1600), (32, 1600))
@@ -57,11 +56,6 @@ class Rest:
             await self.client.close()
 
 
-def _cpu_s(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return times.user + times.system
-
-
 async def measure_level(paths: dict[str, Any], concurrency: int, total: int, proc: psutil.Process) -> dict[str, Any]:
     per_round = max(1, total // ROUNDS)
     samples: dict[str, list[float]] = {name: [] for name in paths}
@@ -71,7 +65,7 @@ async def measure_level(paths: dict[str, Any], concurrency: int, total: int, pro
     for r in range(ROUNDS):
         for name in names if r % 2 == 0 else names[::-1]:
             before = _cpu_s(proc)
-            lat, seconds = await common.closed_loop(lambda call=paths[name]: _timed(call), concurrency, per_round)
+            lat, seconds = await closed_loop(paths[name], concurrency, per_round)
             cpu[name] += _cpu_s(proc) - before
             samples[name] += lat
             wall[name] += seconds
@@ -118,7 +112,7 @@ async def run(smoke: bool) -> dict[str, Any]:
         paths = {"grpc": grpc_path.call, "rest": rest_path.call}
         proc = psutil.Process(srv.proc.pid)
         for call in paths.values():
-            await common.closed_loop(lambda call=call: _timed(call), 8, 8 if smoke else WARMUP)  # warm
+            await closed_loop(call, 8, 8 if smoke else WARMUP)  # warm
         levels = []
         for concurrency, total in levels_spec:
             level = await measure_level(paths, concurrency, total, proc)
@@ -138,8 +132,3 @@ async def run(smoke: bool) -> dict[str, Any]:
     finally:
         await common.shut_down((grpc_path, rest_path), (srv,), triton, workdir)
 
-
-async def _timed(call) -> float:
-    started = time.perf_counter()
-    await call()
-    return time.perf_counter() - started
