@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
-from vlmgrpc.errors import ServiceError, exhausted, invalid
+from vlmgrpc.errors import ServiceError, invalid
 from vlmgrpc.jobs.store import Event, EventType
 from vlmgrpc.rest import convert
 from vlmgrpc.rest.errors import REQUEST_ID, error_body
@@ -46,10 +46,7 @@ async def stream(request: web.Request, gate: Gate, tenant: str, events: AsyncIte
                  resumed: bool = False) -> EventSourceResponse:
     """Answer with `events` as SSE (`resumed`: they follow a resume point the client gave). An error before the
     first event (not found, bad resume point) is an ordinary JSON error answer."""
-    if gate.streams[tenant] >= gate.max_streams:
-        raise exhausted("TOO_MANY_STREAMS", f"at most {gate.max_streams} open streams per tenant",
-                        max_streams=str(gate.max_streams))
-    gate.streams[tenant] += 1
+    gate.open_stream(tenant)
     try:
         iterator = aiter(events)
         first = await anext(iterator)
@@ -71,6 +68,4 @@ async def stream(request: web.Request, gate: Gate, tenant: str, events: AsyncIte
                 await events.aclose()
         return resp
     finally:
-        gate.streams[tenant] -= 1
-        if gate.streams[tenant] <= 0:
-            del gate.streams[tenant]
+        gate.close_stream(tenant)

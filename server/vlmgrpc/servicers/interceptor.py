@@ -87,6 +87,18 @@ class Gate(grpc.aio.ServerInterceptor):
         # Per-method request parsers that replace the generated ones (full method name -> parser).
         self.deserializers = deserializers or {}
 
+    def open_stream(self, tenant: str) -> None:
+        """Count a server stream (gRPC or REST's SSE) against its tenant's quota: TOO_MANY_STREAMS when full."""
+        if self.streams[tenant] >= self.max_streams:
+            raise exhausted("TOO_MANY_STREAMS", f"at most {self.max_streams} open streams per tenant",
+                            max_streams=str(self.max_streams))
+        self.streams[tenant] += 1
+
+    def close_stream(self, tenant: str) -> None:
+        self.streams[tenant] -= 1
+        if self.streams[tenant] <= 0:
+            del self.streams[tenant]
+
     def tenant(self, metadata, auth_context: dict[str, list[bytes]] | None = None) -> str:
         if self.cert_tenants is None:
             return self.token_tenant(metadata) or DEFAULT_TENANT
@@ -159,19 +171,14 @@ class Gate(grpc.aio.ServerInterceptor):
         async def unary_stream(request, context):
             try:
                 tenant = await admit(request, context)
-                if gate.streams[tenant] >= gate.max_streams:
-                    raise exhausted("TOO_MANY_STREAMS", f"at most {gate.max_streams} open streams per tenant",
-                                    max_streams=str(gate.max_streams))
+                gate.open_stream(tenant)
             except ServiceError as err:
                 await abort(context, err)
-            gate.streams[tenant] += 1
             try:
                 async for response in handler.unary_stream(request, context):
                     yield response
             finally:
-                gate.streams[tenant] -= 1
-                if gate.streams[tenant] <= 0:
-                    del gate.streams[tenant]
+                gate.close_stream(tenant)
 
         behaviours = {"unary_unary": unary_unary, "stream_unary": stream_unary, "unary_stream": unary_stream}
         flags = (handler.request_streaming, handler.response_streaming)
