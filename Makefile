@@ -33,11 +33,12 @@ $(VLM_STAMP): $(STAMP)
 	rm -f $(VENV)/.vlm-*; touch $@
 
 # Debian's packages: LibreOffice turns Office files into PDF (the service); Tesseract runs beside the service in
-# the benchmarks. Installed only when missing (apt-get needs root, or sudo).
-SYSTEM_PACKAGES := libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng
+# the benchmarks; PostgreSQL is the shared store the tests start on a free port (tests/pg_server.py). Installed
+# only when missing (apt-get needs root, or sudo).
+SYSTEM_PACKAGES := postgresql libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui tesseract-ocr tesseract-ocr-eng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@command -v soffice >/dev/null && command -v tesseract >/dev/null || { \
+	@command -v soffice >/dev/null && command -v tesseract >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }; }

@@ -17,7 +17,8 @@ import pytest
 
 from vlmgrpc.jobs import callbacks
 from vlmgrpc.jobs.model import Kind, Prediction, Status
-from vlmgrpc.jobs.store import EventType, Store
+from vlmgrpc.jobs.records import EventType
+from vlmgrpc.jobs.store import Store
 from vlmgrpc.settings import Settings
 
 SECRET = "webhook-secret"

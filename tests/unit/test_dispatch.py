@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from vlmgrpc.jobs.service import Dispatch
+from vlmgrpc.jobs.dispatch import Dispatch
 
 
 async def _idle_worker(dispatch: Dispatch) -> asyncio.Task:

@@ -1,11 +1,11 @@
-"""Predictions paused or cancelled while they wait leave the dispatch queue (jobs/service.py Dispatch), and a
+"""Predictions paused or cancelled while they wait leave the dispatch queue (jobs/dispatch.py), and a
 worker promised to a submission is kept for it."""
 
 from __future__ import annotations
 
 import asyncio
 
-from vlmgrpc.jobs.service import Dispatch
+from vlmgrpc.jobs.dispatch import Dispatch
 
 
 async def test_a_removed_prediction_gives_its_slot_back_and_is_never_handed_out():

@@ -8,7 +8,7 @@ import pytest
 
 from vlmgrpc.jobs.events import HEARTBEAT_DUE, EventBus
 from vlmgrpc.jobs.model import Kind, Prediction, utcnow
-from vlmgrpc.jobs.store import Event, EventType
+from vlmgrpc.jobs.records import Event, EventType
 
 
 def _event(prediction_id: str, sequence: int) -> Event:

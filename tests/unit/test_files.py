@@ -263,7 +263,7 @@ async def test_list_pages_newest_first(fs):
 
 async def test_list_refuses_a_prediction_listing_token(fs):
     from vlmgrpc.jobs import paging
-    from vlmgrpc.jobs.store import Cursor
+    from vlmgrpc.jobs.records import Cursor
 
     token = paging.encode(Cursor("2025-01-01T00:00:00+00:00", "pred-1"), "|")
     with pytest.raises(ServiceError) as info:

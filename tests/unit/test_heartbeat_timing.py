@@ -9,7 +9,7 @@ import pytest
 
 from vlmgrpc.jobs.events import HEARTBEAT_DUE, EventBus
 from vlmgrpc.jobs.model import Kind, Prediction, utcnow
-from vlmgrpc.jobs.store import Event, EventType
+from vlmgrpc.jobs.records import Event, EventType
 
 PERIOD = 0.4
 SLACK = 0.05  # event-loop scheduling on a busy machine

@@ -15,7 +15,7 @@ from vlmgrpc.errors import Code, ServiceError
 from vlmgrpc.inference.embedded import EmbeddedTriton
 from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.model import utcnow
-from vlmgrpc.jobs.store import Event, EventType
+from vlmgrpc.jobs.records import Event, EventType
 from vlmgrpc.observability import logcontext, metrics, tracing
 from vlmgrpc.servicers.context import current_tenant
 from vlmgrpc.settings import Settings

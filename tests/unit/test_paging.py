@@ -10,7 +10,7 @@ import pytest
 
 from vlmgrpc.errors import Code, ServiceError
 from vlmgrpc.jobs import paging
-from vlmgrpc.jobs.store import Cursor
+from vlmgrpc.jobs.records import Cursor
 
 CURSOR = Cursor("2025-03-01T12:00:00.250000+00:00", "pred-0123")
 

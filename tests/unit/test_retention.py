@@ -8,8 +8,9 @@ import pytest
 
 from vlmgrpc.jobs.blobs import Blobs
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status
+from vlmgrpc.jobs.records import EventType
 from vlmgrpc.jobs.retention import Retention
-from vlmgrpc.jobs.store import EventType, Store
+from vlmgrpc.jobs.store import Store
 from vlmgrpc.settings import Settings
 
 

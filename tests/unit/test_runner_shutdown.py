@@ -14,9 +14,10 @@ from vlmgrpc.errors import Code, ServiceError
 from vlmgrpc.inference.gateway import TritonGateway
 from vlmgrpc.inference.models import ModelRegistry
 from vlmgrpc.jobs.blobs import Blobs
-from vlmgrpc.jobs.events import EventBus
+from vlmgrpc.jobs.events import EventBus, Subscription
 from vlmgrpc.jobs.files import FileStore
 from vlmgrpc.jobs.model import Kind, Prediction, Status
+from vlmgrpc.jobs.records import Event
 from vlmgrpc.jobs.runner import Runner
 from vlmgrpc.jobs.service import JobService
 from vlmgrpc.jobs.store import Store
@@ -71,6 +72,14 @@ async def _queue(jobs: JobService, pred_id: str, started: bool = False) -> Predi
     return pred
 
 
+async def _terminal(sub: Subscription) -> Prediction:
+    """The prediction of the first terminal event the bus gave this subscriber (what a waiter hears)."""
+    while True:
+        event = await sub.queue.get()
+        if isinstance(event, Event) and event.prediction is not None and event.prediction.status.terminal:
+            return event.prediction
+
+
 async def _running(jobs: JobService, pred_id: str) -> None:
     async with asyncio.timeout(5):
         while pred_id not in jobs.running:
@@ -82,12 +91,12 @@ async def test_a_shutdown_cancel_after_the_completion_keeps_it_and_tells_the_wai
     jobs = service
     runner = CompletesThenIsCancelled(jobs)
     await _queue(jobs, "p1")
-    waiter = jobs.terminal_waiter("p1")
+    sub = jobs.bus.subscribe("p1")
     runner.start()
     await _running(jobs, "p1")
     with caplog.at_level(logging.ERROR):
         await asyncio.wait_for(runner.stop(grace_s=0), 5)  # re-queue: too late, it completed in memory
-    final = await asyncio.wait_for(waiter, 1)  # on_terminal ran: waiters (and a callback) are not lost
+    final = await asyncio.wait_for(_terminal(sub), 1)  # the terminal event went out: waiters are not lost
     assert final is not None and final.status is Status.COMPLETED
     assert (await jobs.store.get("p1")).status is Status.COMPLETED
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
@@ -97,7 +106,7 @@ async def test_a_cancel_while_a_failure_is_being_saved_does_not_leave_it_running
     jobs = service
     runner = FailsWhileTheLockIsHeld(jobs)
     await _queue(jobs, "p2")
-    waiter = jobs.terminal_waiter("p2")
+    sub = jobs.bus.subscribe("p2")
     runner.start()
     await _running(jobs, "p2")
     lock = jobs.lock("p2")
@@ -108,7 +117,7 @@ async def test_a_cancel_while_a_failure_is_being_saved_does_not_leave_it_running
     lock.release()
     await asyncio.wait_for(stopping, 5)
     assert (await jobs.store.get("p2")).status is Status.FAILED
-    assert (await asyncio.wait_for(waiter, 1)).status is Status.FAILED
+    assert (await asyncio.wait_for(_terminal(sub), 1)).status is Status.FAILED
 
 
 async def test_park_re_queues_a_prediction_started_at_submission_but_never_claimed(service):

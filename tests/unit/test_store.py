@@ -9,7 +9,8 @@ import pytest
 
 from vlmgrpc.jobs import paging
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status
-from vlmgrpc.jobs.store import Cursor, EventType, Store
+from vlmgrpc.jobs.records import Cursor, EventType
+from vlmgrpc.jobs.store import Store
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 

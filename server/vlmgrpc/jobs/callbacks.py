@@ -24,7 +24,7 @@ from vlmgrpc.errors import ServiceError
 from vlmgrpc.jobs.model import Prediction
 
 if TYPE_CHECKING:
-    from vlmgrpc.jobs.store import Store
+    from vlmgrpc.jobs.store_api import JobStore
     from vlmgrpc.settings import Settings
 from vlmgrpc.pipeline.fetch import Pinned, pin
 
@@ -96,7 +96,7 @@ async def deliver(pred: Prediction, *, secret: str, attempts: int, timeout_s: fl
 class CallbackOutbox:
     """Delivers the callbacks the store queued, callback_concurrency at a time."""
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: JobStore):
         self.settings, self.store = settings, store
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()  # waiting or being delivered: each prediction's callback once

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Final
 
 from vlmgrpc import observability
-from vlmgrpc.jobs.store import Event
+from vlmgrpc.jobs.records import Event
 
 # Put in a quiet subscriber's queue by the ticker: the reader answers it with a heartbeat event.
 HEARTBEAT_DUE: Final = object()

@@ -20,7 +20,8 @@ from vlmgrpc.errors import invalid, not_found
 from vlmgrpc.jobs import paging
 from vlmgrpc.jobs.blobs import Blobs
 from vlmgrpc.jobs.model import utcnow
-from vlmgrpc.jobs.store import Cursor, Store
+from vlmgrpc.jobs.records import Cursor
+from vlmgrpc.jobs.store_api import JobStore
 from vlmgrpc.pipeline import sniff
 
 PURPOSES = ("assistants", "assistants_output", "fine-tune", "batch", "batch_output", "vision", "datasets")
@@ -141,7 +142,7 @@ class Upload:
 
 
 class FileStore:
-    def __init__(self, store: Store, blobs: Blobs, max_bytes: int):
+    def __init__(self, store: JobStore, blobs: Blobs, max_bytes: int):
         self.store, self.blobs, self.max_bytes = store, blobs, max_bytes
 
     def begin(self, owner: str, *, filename: str, size: int, sha256: str, content_type: str,

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from vlmgrpc.errors import invalid
-from vlmgrpc.jobs.store import Cursor
+from vlmgrpc.jobs.records import Cursor
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

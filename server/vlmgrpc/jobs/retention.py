@@ -17,7 +17,7 @@ import logging
 import time
 
 from vlmgrpc.jobs.blobs import Blobs
-from vlmgrpc.jobs.store import Store
+from vlmgrpc.jobs.store_api import JobStore
 from vlmgrpc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ VACUUM_PAGES = 1024  # free pages handed back to the file system per sweep (4 Mi
 
 
 class Retention:
-    def __init__(self, settings: Settings, store: Store, blobs: Blobs):
+    def __init__(self, settings: Settings, store: JobStore, blobs: Blobs):
         self.settings, self.store, self.blobs = settings, store, blobs
 
     async def run(self) -> None:

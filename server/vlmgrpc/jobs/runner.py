@@ -25,8 +25,8 @@ from vlmgrpc.inference.protocols import Answer, Call
 from vlmgrpc.jobs import answers
 from vlmgrpc.jobs.answers import AnswerPlan, credits
 from vlmgrpc.jobs.model import Kind, Prediction, Status
+from vlmgrpc.jobs.records import Delta, EventType
 from vlmgrpc.jobs.service import JobService, RunHandle
-from vlmgrpc.jobs.store import Delta, EventType
 from vlmgrpc.pipeline import fetch, sniff
 from vlmgrpc.pipeline.elements import Element, ImageSource, image_elements, page_elements
 

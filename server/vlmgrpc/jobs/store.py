@@ -24,14 +24,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from vlmgrpc.jobs.model import Prediction, Status, utcnow
+from vlmgrpc.jobs.records import Cursor, Event, EventType
+from vlmgrpc.jobs.records import SequenceConflict as StoreSequenceConflict
 
 T = TypeVar("T")
 
@@ -90,46 +90,8 @@ CREATE TABLE IF NOT EXISTS callbacks (
 WAL_LIMIT = 16 * 1024 * 1024  # bytes the WAL file is truncated to after a checkpoint
 
 
-class EventType(str, Enum):
-    SNAPSHOT = "snapshot"
-    STATUS_CHANGED = "status_changed"
-    PROGRESS = "progress"
-    HEARTBEAT = "heartbeat"
-    OUTPUT_DELTA = "output_delta"  # live only, never stored
-
-
-@dataclass(frozen=True)
-class Delta:
-    """New text of a generative model for one element."""
-
-    element_index: int
-    text: str
-    offset: int  # where `text` starts in the element's output (characters)
-    attempt: int = 0
-
-
-@dataclass(frozen=True)
-class Event:
-    prediction_id: str
-    sequence: int
-    type: EventType
-    time: datetime
-    prediction: Prediction | None  # None on heartbeats and deltas
-    # Rendered forms, shared by every watcher of this event (one conversion, not one per watcher).
-    rendered: dict = field(default_factory=dict, compare=False, repr=False)
-    delta: Delta | None = None
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Position in a newest-first listing."""
-
-    created_at: str
-    id: str
-
-
-class SequenceConflict(sqlite3.IntegrityError):
-    """An event that does not follow the last one stored: a stale holder, or an earlier save that failed."""
+class SequenceConflict(StoreSequenceConflict, sqlite3.IntegrityError):
+    """SQLite's form of the store-neutral SequenceConflict (an integrity error to sqlite3 callers)."""
 
 
 def _snapshot(pred: Prediction) -> str:

@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from vlmgrpc.errors import Code, ServiceError, not_found, unavailable
 from vlmgrpc.jobs.events import HEARTBEAT_DUE, Subscription
 from vlmgrpc.jobs.model import Prediction, utcnow
+from vlmgrpc.jobs.records import Event, EventType
 from vlmgrpc.jobs.service import JobService
-from vlmgrpc.jobs.store import Event, EventType
 
 REPLAY_PAGE = 500
-WAIT_RECHECK_S = 5.0
 
 
 class Watcher:
@@ -24,7 +23,6 @@ class Watcher:
     def close(self) -> None:
         """Shutdown: every watch ends with UNAVAILABLE (reason SHUTTING_DOWN) so clients resume elsewhere."""
         self.jobs.bus.close_all()
-        self.jobs.release_waiters()
 
     async def watch(self, owner: str, prediction_id: str, after: int | None) -> AsyncIterator[Event]:
         jobs = self.jobs
@@ -99,27 +97,28 @@ class Watcher:
                 return
 
     async def wait(self, pred: Prediction, timeout_s: float) -> Prediction:
-        """The prediction once terminal, or as it is when the timeout passes (or the server stops)."""
+        """The prediction once terminal, or as it is when the timeout passes (or the server stops).
+
+        The terminal signal is the bus's terminal event, the one every watcher gets (and, with a shared store,
+        the one other replicas relay): subscribed before the read, so an end between the two is not missed."""
         if pred.status.terminal:
             return pred
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        waiter = self.jobs.terminal_waiter(pred.id)  # registered before any await: nothing slips by
-        try:
-            while (remaining := deadline - loop.time()) > 0:
-                try:
-                    # Re-checks the store every few seconds: a resubmitted prediction read just before it
-                    # finished would otherwise wait for a terminal event that already happened.
-                    async with asyncio.timeout(min(remaining, WAIT_RECHECK_S)):
-                        final = await asyncio.shield(waiter)
-                    return final if final is not None else await self.jobs.get(pred.owner, pred.id)
-                except TimeoutError:
-                    pred = await self.jobs.get(pred.owner, pred.id)
-                    if pred.status.terminal:
-                        return pred
-            return pred
-        finally:
-            self.jobs.forget_waiter(pred.id, waiter)
+        jobs = self.jobs
+        with jobs.bus.subscribe(pred.id) as sub:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    pred = await jobs.get(pred.owner, pred.id)
+                    while not pred.status.terminal and not sub.closed:
+                        if sub.lagging:  # dropped events, maybe the terminal one: the store knows
+                            sub.recover()
+                            pred = await jobs.get(pred.owner, pred.id)
+                            continue
+                        event = await sub.queue.get()
+                        if isinstance(event, Event) and _terminal(event.prediction):
+                            return event.prediction
+            except TimeoutError:
+                pass
+            return pred if pred.status.terminal else await jobs.get(pred.owner, pred.id)
 
 
 def _terminal(pred: Prediction | None) -> bool:

@@ -16,7 +16,7 @@ from vlmgrpc.errors import Code, ServiceError, invalid
 from vlmgrpc.jobs.callbacks import prediction_json
 from vlmgrpc.jobs.files import FileRecord
 from vlmgrpc.jobs.model import Kind, Prediction
-from vlmgrpc.jobs.store import Event
+from vlmgrpc.jobs.records import Event
 from vlmgrpc.jobs.validation import RawInput, Submission
 from vlmgrpc.pipeline.fetch import decode_data_url
 from vlmgrpc.rest import models

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from vlmgrpc.errors import ServiceError, invalid
-from vlmgrpc.jobs.store import Event, EventType
+from vlmgrpc.jobs.records import Event, EventType
 from vlmgrpc.rest import convert
 from vlmgrpc.rest.errors import REQUEST_ID, error_body
 from vlmgrpc.servicers.interceptor import Gate

@@ -14,7 +14,7 @@ from vlmgrpc.api.vlm.v1 import prediction_service_pb2 as ps_pb
 from vlmgrpc.errors import ServiceError, invalid
 from vlmgrpc.jobs.files import FileRecord
 from vlmgrpc.jobs.model import Kind, Prediction, Status
-from vlmgrpc.jobs.store import Event, EventType
+from vlmgrpc.jobs.records import Event, EventType
 from vlmgrpc.jobs.validation import RawInput, Submission
 from vlmgrpc.servicers.status import to_rpc_status
 
