@@ -11,6 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vlmgrpc_client.process import ServerProcess
 
+pytest_plugins = ["tests.pg_server"]  # a real PostgreSQL for the tests that need one
+
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["ServerProcess", "pdf", "text_png"]
 # Fast heartbeats and drains for tests; loopback callbacks are allowed for the local receivers.

@@ -44,6 +44,7 @@ from vlmgrpc.jobs.retention import Retention
 from vlmgrpc.jobs.runner import Runner
 from vlmgrpc.jobs.service import JobService
 from vlmgrpc.jobs.store import Store
+from vlmgrpc.jobs.store_api import JobStore
 from vlmgrpc.jobs.watch import Watcher
 from vlmgrpc.observability import Observability
 from vlmgrpc.pipeline.render import Renderer
@@ -76,11 +77,20 @@ def server_credentials(s: Settings) -> grpc.ServerCredentials | None:
                                        root_certificates=client_ca, require_client_auth=client_ca is not None)
 
 
+def make_store(s: Settings) -> JobStore:
+    """The system of record the settings name: PostgreSQL with a database_url, else the embedded SQLite file."""
+    if s.database_url:
+        from vlmgrpc.jobs.pg_store import PgStore  # asyncpg only where PostgreSQL is used
+
+        return PgStore(s.database_url, keep_inputs=s.retention_keep_inputs, pool_size=s.database_pool_size)
+    return Store(s.data_dir / "vlmgrpc.sqlite3", keep_inputs=s.retention_keep_inputs)
+
+
 class App:
     def __init__(self, settings: Settings):
         self.settings = settings
         data = settings.data_dir
-        self.store = Store(data / "vlmgrpc.sqlite3", keep_inputs=settings.retention_keep_inputs)
+        self.store = make_store(settings)
         self.blobs = Blobs(data)
         self.retention = Retention(settings, self.store, self.blobs)
         self.files = FileStore(self.store, self.blobs, settings.max_upload_bytes)

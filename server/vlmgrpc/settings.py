@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     triton_unavailable_budget_s: float = Field(
         120.0, description="how long a prediction waits for Triton to come back before failing UNAVAILABLE")
 
+    # --- the system of record: embedded SQLite under data_dir, or a PostgreSQL server
+    database_url: str = Field(
+        "", description="postgresql://user@host:port/db to keep jobs, events and files in PostgreSQL (blobs stay "
+        "under data_dir); empty: the embedded SQLite file under data_dir")
+    database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections this process keeps open")
+
     # --- input limits
     max_images_per_request: int = 16
     max_image_bytes: int = 32 * MiB

@@ -1,23 +1,48 @@
-"""The SQLite store (jobs/store.py) on real database files under tmp_path."""
+"""Both stores, the same tests: SQLite (jobs/store.py) on real files under tmp_path, and PostgreSQL
+(jobs/pg_store.py) on a real server (tests/pg_server.py), a fresh database per test. Tests of what only one
+store has (SQLite's file, WAL) say so in their names."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
+from tests import pg_server
 from vlmgrpc.jobs import paging
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status
-from vlmgrpc.jobs.records import Cursor, EventType
+from vlmgrpc.jobs.pg_store import PgStore
+from vlmgrpc.jobs.records import Cursor, EventType, SequenceConflict
 from vlmgrpc.jobs.store import Store
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
+# A write the database refused: a duplicate key, or a failure it raised (a trigger, a full disk).
+REFUSED = (sqlite3.IntegrityError, asyncpg.PostgresError, SequenceConflict)
+
+
+def _new_store(kind: str, tmp_path, keep_inputs: bool = False) -> Store | PgStore:
+    if kind == "sqlite":
+        return Store(tmp_path / "state" / "jobs.sqlite", keep_inputs=keep_inputs)  # its folder does not exist yet
+    return PgStore(pg_server.shared().new_database(), keep_inputs=keep_inputs)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request, tmp_path):
+    s = _new_store(request.param, tmp_path)
+    await s.open()
+    yield s
+    await s.close()
+
+
 @pytest.fixture
-async def store(tmp_path):
-    s = Store(tmp_path / "state" / "jobs.sqlite")  # the parent folder does not exist yet
+async def sqlite_store(tmp_path):
+    s = _new_store("sqlite", tmp_path)
     await s.open()
     yield s
     await s.close()
@@ -183,7 +208,7 @@ async def test_save_is_atomic(store):
     pred.transition(Status.ENQUEUED)
     await store.save(pred, EventType.STATUS_CHANGED)  # sequence 2
     stale.transition(Status.PAUSED)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(SequenceConflict):
         await store.save(stale, EventType.STATUS_CHANGED)  # event (p1, 2) exists: the INSERT fails
     # Atomic: the failed save changed nothing, so the row still agrees with its last event.
     got = await store.get("p1")
@@ -313,7 +338,7 @@ async def test_last_element_save_is_atomic(store):
     stale = pred.model_copy(deep=True)
     pred.transition(Status.ENQUEUED)
     await store.save(pred, EventType.STATUS_CHANGED)  # sequence 2: the stale holder's progress event clashes
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(SequenceConflict):
         await store.save_last_element(stale, (0, "x"), lambda p: p.transition(Status.FAILED))
     assert (await store.get("p1")).status is Status.ENQUEUED
     assert [e.sequence for e in await store.events_after("p1", 0)] == [1, 2]
@@ -366,14 +391,14 @@ async def test_files_put_get_list_delete(store):
 
 async def test_duplicate_file_id_is_refused(store):
     await store.put_file("file-1", "alice", T0.isoformat(), "{}")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(REFUSED):
         await store.put_file("file-1", "alice", T0.isoformat(), "{}")
 
 
 # --- durability
 
 
-async def test_reopening_the_database_keeps_everything(tmp_path):
+async def test_reopening_the_sqlite_file_keeps_everything(tmp_path):
     path = tmp_path / "jobs.sqlite"
     s = Store(path)
     await s.open()
@@ -403,27 +428,40 @@ async def test_reopening_the_database_keeps_everything(tmp_path):
 
 
 async def test_committed_data_is_visible_to_another_connection(store):
-    """WAL mode: what the store committed is in the file, not only in its connection."""
+    """What the store committed is in the database, not only in its connection."""
     await store.create(_pred("p1"))
-    db = sqlite3.connect(store.path)
-    try:
-        assert db.execute("SELECT id, status FROM predictions").fetchall() == [("p1", "pending")]
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    finally:
-        db.close()
+    assert await _raw(store, "SELECT id, status FROM predictions") == [("p1", "pending")]
+
+
+async def test_sqlite_runs_in_wal_mode(sqlite_store):
+    """WAL: a committed transaction is in the file and survives a kill -9."""
+    assert await _raw(sqlite_store, "PRAGMA journal_mode") == [("wal",)]
 
 
 # --- group commit: operations queued together share one transaction, each in its own savepoint
 
 
-async def test_operations_queued_together_commit_together_and_a_failing_one_alone_is_undone(store, tmp_path):
-    import asyncio
+class Broken(Exception):
+    pass
 
+
+def _broken(store: Store | PgStore):
+    """An operation that writes, then fails: its savepoint undoes the write."""
+    insert = "INSERT INTO files VALUES ('f1', 'alice', 'now', '{}')"
+    if isinstance(store, Store):
+        def broken(db):
+            db.execute(insert)
+            raise Broken("this operation fails")
+    else:
+        async def broken(conn):
+            await conn.execute(insert)
+            raise Broken("this operation fails")
+    return broken
+
+
+async def test_operations_queued_together_commit_together_and_a_failing_one_alone_is_undone(store):
     first, second = _pred("p-first"), _pred("p-second")
-
-    def broken(db):
-        db.execute("INSERT INTO files VALUES ('f1', 'alice', 'now', '{}')")  # undone with its savepoint
-        raise sqlite3.IntegrityError("this operation fails")
+    broken = _broken(store)
 
     # Queued in one go, without awaiting in between: they form one batch on the store thread.
     created = store.create(first, then=Status.ENQUEUED)
@@ -431,22 +469,20 @@ async def test_operations_queued_together_commit_together_and_a_failing_one_alon
     also_created = store.create(second)
     results = await asyncio.gather(created, failing, also_created, return_exceptions=True)
     assert results[0][1] is True and results[2][1] is True
-    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert isinstance(results[1], Broken)
     assert await store.get_file("f1") is None  # the failed operation left nothing behind
-    # Both predictions are on disk (committed), as a second connection sees them.
-    other = sqlite3.connect(tmp_path / "state" / "jobs.sqlite")
-    ids = {row[0] for row in other.execute("SELECT id FROM predictions")}
-    other.close()
-    assert ids == {"p-first", "p-second"}
+    # Both predictions are committed, as a second connection sees them.
+    assert {row[0] for row in await _raw(store, "SELECT id FROM predictions")} == {"p-first", "p-second"}
 
 
 async def test_callers_hear_back_in_the_order_they_called(store):
-    import asyncio
-
     order: list[int] = []
     futures = []
     for i in range(300):  # more than one batch (MAX_BATCH)
-        future = store._run(lambda db, i=i: i)
+        if isinstance(store, Store):
+            future = store._run(lambda db, i=i: i)
+        else:
+            future = store._run(lambda conn, i=i: conn.fetchval("SELECT $1::int", i))
         future.add_done_callback(lambda f: order.append(f.result()))
         futures.append(future)
     await asyncio.gather(*futures)
@@ -456,11 +492,23 @@ async def test_callers_hear_back_in_the_order_they_called(store):
 # --- a failed write gives its sequence back (no gap)
 
 
-async def _fail_progress_writes(store: Store, on: bool) -> None:
-    """A real SQLite failure of the next PROGRESS event inserts (as a full disk would fail them)."""
-    sql = ("CREATE TRIGGER fail_progress BEFORE INSERT ON events WHEN NEW.type = 'progress' "
-           "BEGIN SELECT RAISE(ABORT, 'no space left'); END" if on else "DROP TRIGGER fail_progress")
-    await store._run(lambda db: db.execute(sql))
+PG_FAIL_PROGRESS = """
+CREATE FUNCTION fail_progress() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'no space left'; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER fail_progress BEFORE INSERT ON events FOR EACH ROW WHEN (NEW.type = 'progress')
+  EXECUTE FUNCTION fail_progress();
+"""
+
+
+async def _fail_progress_writes(store: Store | PgStore, on: bool) -> None:
+    """A real database failure of the next PROGRESS event inserts (as a full disk would fail them)."""
+    if isinstance(store, Store):
+        sql = ("CREATE TRIGGER fail_progress BEFORE INSERT ON events WHEN NEW.type = 'progress' "
+               "BEGIN SELECT RAISE(ABORT, 'no space left'); END" if on else "DROP TRIGGER fail_progress")
+        await store._run(lambda db: db.execute(sql))
+    else:
+        sql = PG_FAIL_PROGRESS if on else "DROP TRIGGER fail_progress ON events; DROP FUNCTION fail_progress();"
+        await store._run(lambda conn: conn.execute(sql))
 
 
 async def test_a_failed_event_write_does_not_advance_the_sequence(store):
@@ -468,7 +516,7 @@ async def test_a_failed_event_write_does_not_advance_the_sequence(store):
     assert pred.sequence == 3
     await _fail_progress_writes(store, True)
     pred.done = 1
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(REFUSED):
         await store.save(pred, EventType.PROGRESS, (0, "x"))
     assert pred.sequence == 3  # given back
     await _fail_progress_writes(store, False)
@@ -478,15 +526,13 @@ async def test_a_failed_event_write_does_not_advance_the_sequence(store):
 
 
 async def test_saves_queued_behind_a_failed_one_fail_too_and_leave_no_gap(store):
-    import asyncio
-
     pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
     await _fail_progress_writes(store, True)
     failing = store.save(pred, EventType.PROGRESS)  # sequence 4: fails
     pred.transition(Status.PAUSED)
     behind = store.save(pred, EventType.STATUS_CHANGED)  # sequence 5, queued before 4 failed: must not commit
     results = await asyncio.gather(failing, behind, return_exceptions=True)
-    assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results
+    assert all(isinstance(r, REFUSED) for r in results), results
     assert pred.sequence == 3
     await _fail_progress_writes(store, False)
     assert (await store.save(pred, EventType.STATUS_CHANGED)).sequence == 4
@@ -496,7 +542,7 @@ async def test_saves_queued_behind_a_failed_one_fail_too_and_leave_no_gap(store)
 async def test_a_failed_last_element_save_gives_both_sequences_back(store):
     pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
     await _fail_progress_writes(store, True)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(REFUSED):
         await store.save_last_element(pred, (0, "x"), lambda p: p.transition(Status.COMPLETED))
     assert pred.sequence == 3
 
@@ -504,12 +550,20 @@ async def test_a_failed_last_element_save_gives_both_sequences_back(store):
 # --- what a terminal save drops and records (retention)
 
 
-def _raw(store: Store, sql: str, *args) -> list[tuple]:
-    db = sqlite3.connect(store.path)
+async def _raw(store: Store | PgStore, sql: str, *args) -> list[tuple]:
+    """Rows read past the store, on a connection of their own (`?` placeholders)."""
+    if isinstance(store, Store):
+        db = sqlite3.connect(store.path)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+    conn = await asyncpg.connect(store.url)
     try:
-        return db.execute(sql, args).fetchall()
+        n = iter(range(1, 100))
+        return [tuple(r) for r in await conn.fetch(re.sub(r"\?", lambda _: f"${next(n)}", sql), *args)]
     finally:
-        db.close()
+        await conn.close()
 
 
 async def _finish(store: Store, pred: Prediction, response=None) -> None:
@@ -528,7 +582,7 @@ async def test_a_terminal_save_drops_inline_inputs_and_element_results_and_queue
     assert await store.input("p1", 0) is None
     assert await store.elements("p1") == {}
     assert await store.input("p2", 0) == b"still needed"  # not terminal: untouched
-    assert _raw(store, "SELECT prediction_id, release_inputs FROM terminal") == [("p1", 1)]
+    assert await _raw(store, "SELECT prediction_id, release_inputs FROM terminal") == [("p1", 1)]
     assert await store.pending_callbacks() == ["p1"]
     assert await store.callback_attempts("p1") == 0
     await store.count_callback_attempt("p1")
@@ -537,14 +591,15 @@ async def test_a_terminal_save_drops_inline_inputs_and_element_results_and_queue
     assert await store.pending_callbacks() == [] and await store.callback_attempts("p1") is None
 
 
-async def test_keep_inputs_keeps_inline_inputs_past_the_terminal_save(tmp_path):
-    s = Store(tmp_path / "jobs.sqlite", keep_inputs=True)
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_keep_inputs_keeps_inline_inputs_past_the_terminal_save(kind, tmp_path):
+    s = _new_store(kind, tmp_path, keep_inputs=True)
     await s.open()
     try:
         pred, _ = await s.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING), inputs={0: b"kept"})
         await _finish(s, pred)
         assert await s.input("p1", 0) == b"kept"
-        assert _raw(s, "SELECT prediction_id, release_inputs FROM terminal") == [("p1", 0)]
+        assert await _raw(s, "SELECT prediction_id, release_inputs FROM terminal") == [("p1", 0)]
     finally:
         await s.close()
 
@@ -553,7 +608,7 @@ async def test_the_terminal_event_stores_the_response_once_and_reads_it_back(sto
     pred, _ = await store.create(_pred("p1"), then=(Status.ENQUEUED, Status.RUNNING))
     response = {"pages": [{"text": "x" * 10_000}]}
     await _finish(store, pred, response)
-    (snapshot,) = _raw(store, "SELECT snapshot FROM events WHERE prediction_id='p1' AND sequence=4")[0]
+    (snapshot,) = (await _raw(store, "SELECT snapshot FROM events WHERE prediction_id='p1' AND sequence=4"))[0]
     assert len(snapshot) < 2_000 and '"response"' not in snapshot  # the row holds it, not the event too
     events = await store.events_after("p1", 0)
     assert events[-1].prediction.response == response and events[-1].prediction.status is Status.COMPLETED
@@ -591,11 +646,11 @@ async def test_delete_expired_removes_everything_of_old_terminal_predictions_in_
     assert await store.get("live") is not None and await store.input("live", 0) == b"x"
     await store.callback_done("cb")
     assert await store.delete_expired(time.time() + 1, 3) == ["cb"]
-    assert _raw(store, "SELECT COUNT(*) FROM events WHERE prediction_id != 'live'") == [(0,)]
-    assert _raw(store, "SELECT COUNT(*) FROM terminal") == [(0,)]
+    assert await _raw(store, "SELECT COUNT(*) FROM events WHERE prediction_id != 'live'") == [(0,)]
+    assert await _raw(store, "SELECT COUNT(*) FROM terminal") == [(0,)]
 
 
-async def test_a_database_from_before_retention_records_its_terminal_predictions(tmp_path):
+async def test_a_sqlite_file_from_before_retention_records_its_terminal_predictions(tmp_path):
     path = tmp_path / "jobs.sqlite"
     s = Store(path)
     await s.open()
@@ -610,7 +665,7 @@ async def test_a_database_from_before_retention_records_its_terminal_predictions
     s = Store(path)
     await s.open()
     try:
-        rows = _raw(s, "SELECT prediction_id, ended, release_inputs FROM terminal")
+        rows = await _raw(s, "SELECT prediction_id, ended, release_inputs FROM terminal")
         assert [(r[0], r[2]) for r in rows] == [("old", 1)]
         assert rows[0][1] == pytest.approx(pred.completed_at.timestamp())
     finally:

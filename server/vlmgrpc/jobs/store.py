@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vlmgrpc.jobs import snapshots
 from vlmgrpc.jobs.model import Prediction, Status, utcnow
 from vlmgrpc.jobs.records import Cursor, Event, EventType
 from vlmgrpc.jobs.records import SequenceConflict as StoreSequenceConflict
@@ -94,32 +95,6 @@ class SequenceConflict(StoreSequenceConflict, sqlite3.IntegrityError):
     """SQLite's form of the store-neutral SequenceConflict (an integrity error to sqlite3 callers)."""
 
 
-def _snapshot(pred: Prediction) -> str:
-    # Snapshots leave the response out: it is only final at the end, and the terminal event's is the row's
-    # (events_after puts it back), so a large response is stored once, not twice.
-    return pred.model_dump_json(exclude={"response"})
-
-
-def _body_and_snapshot(pred: Prediction) -> tuple[str, str]:
-    body = pred.model_dump_json()
-    return body, body if pred.response is None else _snapshot(pred)
-
-
-def _next_event(pred: Prediction, event: EventType) -> Event:
-    """The prediction's next event, with a shallow copy of its state: a faithful snapshot, because
-    fields are replaced on change, never mutated in place. The sequence advances now, so saves made before
-    this one commits follow it; _keep_sequence takes it back if the write fails."""
-    pred.sequence += 1
-    return Event(pred.id, pred.sequence, event, utcnow(), pred.model_copy())
-
-
-def _keep_sequence(pred: Prediction, first: int, saved: asyncio.Future) -> None:
-    """On the loop, when a save is done: a failed one gives back its sequence numbers (from `first` on), so
-    the next save follows the last one that committed, with no gap."""
-    if not saved.cancelled() and saved.exception() is not None:
-        pred.sequence = min(pred.sequence, first - 1)
-
-
 def _check_follows(db: sqlite3.Connection, event: Event) -> None:
     last = db.execute("SELECT MAX(sequence) FROM events WHERE prediction_id=?", (event.prediction_id,)).fetchone()[0]
     if (last or 0) != event.sequence - 1:
@@ -130,21 +105,17 @@ def _parse(rows: list) -> list[Prediction]:
     return [Prediction.model_validate_json(r[0]) for r in rows]
 
 
-def _element_row(prediction_id: str, element: tuple[int, Any]) -> tuple[str, int, str]:
-    return prediction_id, element[0], json.dumps(element[1], separators=(",", ":"))
-
-
 def _write(db: sqlite3.Connection, event: Event, row: bool = True, keep_inputs: bool = False) -> None:
     """Insert the event (and update the prediction's row to its state) inside the caller's transaction."""
     pred = event.prediction
     assert pred is not None
     if row:
-        body, snapshot = _body_and_snapshot(pred)
+        body, snapshot = snapshots.body_and_snapshot(pred)
         db.execute("UPDATE predictions SET status=?, body=? WHERE id=?", (pred.status.value, body, pred.id))
         if pred.status.terminal:
             _ended(db, pred, keep_inputs)
     else:
-        snapshot = _snapshot(pred)
+        snapshot = snapshots.snapshot(pred)
     db.execute("INSERT INTO events VALUES (?,?,?,?,?)", (pred.id, event.sequence, event.type.value,
                                                         event.time.isoformat(), snapshot))
 
@@ -175,17 +146,6 @@ def _ids_clause(ids: list[str]) -> str:
 
 
 MAX_BATCH = 256  # operations in one transaction: bounds how long the first of them waits for its commit
-
-
-def _resolve(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
-    """On the loop: hand every operation of a committed batch its outcome, in the order they were called."""
-    for future, result, error in results:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
 
 class Store:
@@ -219,7 +179,7 @@ class Store:
                     return
                 batch = [self._ops.popleft() for _ in range(min(MAX_BATCH, len(self._ops)))]
             try:
-                loop.call_soon_threadsafe(_resolve, self._transaction(batch))
+                loop.call_soon_threadsafe(snapshots.resolve, self._transaction(batch))
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 with self._lock:
                     self._draining = False
@@ -292,11 +252,11 @@ class Store:
                     return Prediction.model_validate_json(row[0]), False
             pred.sequence = 1
             now = utcnow().isoformat()
-            events = [(pred.id, 1, EventType.STATUS_CHANGED.value, now, _snapshot(pred))]
+            events = [(pred.id, 1, EventType.STATUS_CHANGED.value, now, snapshots.snapshot(pred))]
             for status in then:
                 pred.transition(status)
                 pred.sequence += 1
-                events.append((pred.id, pred.sequence, EventType.STATUS_CHANGED.value, now, _snapshot(pred)))
+                events.append((pred.id, pred.sequence, EventType.STATUS_CHANGED.value, now, snapshots.snapshot(pred)))
             db.execute("INSERT INTO predictions VALUES (?,?,?,?,?,?,?)",
                        (pred.id, pred.owner, pred.request_id, pred.created_at.isoformat(),
                         pred.status.value, pred.domain, pred.model_dump_json()))
@@ -316,8 +276,8 @@ class Store:
         The event's state is taken now (sequence and a shallow copy) and the write is queued at once:
         saves commit in the order they were called, and the caller may change `pred` before this one
         commits (the worker sends to Triton while RUNNING commits)."""
-        element_row = _element_row(pred.id, element) if element else None
-        state = _next_event(pred, event)
+        element_row = snapshots.element_row(pred.id, element) if element else None
+        state = snapshots.next_event(pred, event)
         keep_inputs = self.keep_inputs
 
         def _save(db: sqlite3.Connection) -> Event:
@@ -329,17 +289,17 @@ class Store:
             return state
 
         saved = self._run(_save)
-        saved.add_done_callback(partial(_keep_sequence, pred, state.sequence))
+        saved.add_done_callback(partial(snapshots.keep_sequence, pred, state.sequence))
         return saved
 
     def save_last_element(self, pred: Prediction, element: tuple[int, Any], finish: Callable[[Prediction], None],
                           ) -> asyncio.Future[tuple[Event, Event]]:
         """The last element's result with its PROGRESS event, then `finish(pred)` (its terminal
         transition) with that event, in one transaction: a commit fewer on every prediction's path."""
-        element_row = _element_row(pred.id, element)
-        progress = _next_event(pred, EventType.PROGRESS)
+        element_row = snapshots.element_row(pred.id, element)
+        progress = snapshots.next_event(pred, EventType.PROGRESS)
         finish(pred)
-        final = _next_event(pred, EventType.STATUS_CHANGED)
+        final = snapshots.next_event(pred, EventType.STATUS_CHANGED)
         keep_inputs = self.keep_inputs
 
         def _save(db: sqlite3.Connection) -> tuple[Event, Event]:
@@ -351,7 +311,7 @@ class Store:
             return progress, final
 
         saved = self._run(_save)
-        saved.add_done_callback(partial(_keep_sequence, pred, progress.sequence))
+        saved.add_done_callback(partial(snapshots.keep_sequence, pred, progress.sequence))
         return saved
 
     async def get(self, prediction_id: str) -> Prediction | None:
@@ -396,7 +356,7 @@ class Store:
             events = [Event(prediction_id, seq, EventType(kind), datetime.fromisoformat(time),
                             Prediction.model_validate_json(snap)) for seq, kind, time, snap in rows]
             final = events[-1].prediction if events else None
-            if final is not None and final.status.terminal:  # its response is the row's (see _snapshot)
+            if final is not None and final.status.terminal:  # its response is the row's (see snapshot)
                 row = db.execute("SELECT body FROM predictions WHERE id=?", (prediction_id,)).fetchone()
                 final.response = Prediction.model_validate_json(row[0]).response if row else None
             return events

@@ -1,0 +1,1 @@
+"""Versioned SQL schema files, applied in order by the store that owns them."""

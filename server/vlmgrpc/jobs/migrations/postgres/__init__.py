@@ -1,0 +1,1 @@
+"""PostgreSQL schema versions (NNNN_name.sql), applied once each by jobs/pg_store.py."""
