@@ -109,8 +109,13 @@ unit: venv
 integration: system-deps venv-vlm venv-sdk detector go-deps ts-deps
 	$(PY) -m pytest tests/integration -q
 
+# The suites that exercise the job layer through the real server run a second time on PostgreSQL (each server a
+# database of its own on a test cluster, tests/pg_server.py); the store's own unit tests run on both every time.
+PG_SUITES := $(addprefix tests/integration/test_,generate.py control.py shutdown.py retention.py callbacks.py \
+	error_paths.py rest_http.py faults.py)
 test: system-deps venv-vlm venv-sdk detector go-deps ts-deps proto-check buf-lint buf-breaking lint
 	$(PY) -m pytest -q -p no:cacheprovider
+	VLM_TEST_STORE=postgres $(PY) -m pytest -q -p no:cacheprovider $(PG_SUITES)
 	$(MAKE) bench-smoke
 
 bench: system-deps venv-vlm detector

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pymupdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from vlmgrpc_client.process import ServerProcess
+from vlmgrpc_client.process import ServerProcess as _ServerProcess
 
 pytest_plugins = ["tests.pg_server"]  # a real PostgreSQL for the tests that need one
 
@@ -17,6 +18,18 @@ ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["ServerProcess", "pdf", "text_png"]
 # Fast heartbeats and drains for tests; loopback callbacks are allowed for the local receivers.
 TEST_SETTINGS = {"heartbeat_s": 0.5, "shutdown_grace_s": 5, "allow_private_urls": True}
+
+
+class ServerProcess(_ServerProcess):
+    """The real server, on the store the run asks for: VLM_TEST_STORE=postgres gives each server (and its
+    restarts) a PostgreSQL database of its own on the session's test server; otherwise its embedded SQLite."""
+
+    def __init__(self, data_dir: Path, **settings: object):
+        if os.environ.get("VLM_TEST_STORE") == "postgres" and "database_url" not in settings:
+            from tests import pg_server  # here: imported first as the plugin, so pytest rewrites its asserts
+
+            settings["database_url"] = pg_server.shared().new_database()
+        super().__init__(data_dir, **settings)
 
 
 def text_png(lines: list[str], size: tuple[int, int] = (900, 320), font_size: int = 40) -> bytes:

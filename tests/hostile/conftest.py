@@ -16,13 +16,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, ServerProcess
 from vlmgrpc.api.vlm.v1 import file_service_pb2 as file_pb
 from vlmgrpc.api.vlm.v1 import image_service_pb2 as img_pb
 from vlmgrpc.api.vlm.v1 import prediction_pb2 as pb
 from vlmgrpc.api.vlm.v1 import prediction_service_pb2 as ps
 from vlmgrpc_client import Client, error_reason
-from vlmgrpc_client.process import ServerProcess
 
 MiB = 1024 * 1024
 # Small limits: a hostile input is refused after little work.

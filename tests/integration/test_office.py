@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from tests import office_samples as samples
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, ServerProcess
 from tests.integration.helpers import rpc_error, status_name
 from vlmgrpc.api.vlm.v1 import document_service_pb2 as doc_pb
 from vlmgrpc.api.vlm.v1 import file_service_pb2 as file_pb
@@ -24,7 +24,6 @@ from vlmgrpc.api.vlm.v1 import prediction_pb2 as pb
 from vlmgrpc.errors import Code, ServiceError
 from vlmgrpc.pipeline.libreoffice import OfficeConverter
 from vlmgrpc_client import Client, response, upload_messages
-from vlmgrpc_client.process import ServerProcess
 
 pytestmark = pytest.mark.integration
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

@@ -20,6 +20,7 @@ from vlmgrpc.api.vlm.v1 import image_service_pb2 as img_pb
 from vlmgrpc.api.vlm.v1 import prediction_pb2 as pb
 from vlmgrpc.api.vlm.v1 import prediction_service_pb2 as ps
 from vlmgrpc.jobs.model import Status
+from vlmgrpc.jobs.pg_store import PgStore
 from vlmgrpc.jobs.store import Store
 from vlmgrpc_client import Client, error_reason
 
@@ -34,8 +35,10 @@ async def _submit(client: Client, pages: int, data: bytes = b"") -> pb.Predictio
         domain="document.ocr", document=pb.DocumentInput(data=data or pdf(pages, scanned=True))))).prediction
 
 
-async def _statuses_in_store(data_dir) -> dict[str, Status]:
-    store = Store(data_dir / "vlmgrpc.sqlite3")
+async def _statuses_in_store(srv: ServerProcess) -> dict[str, Status]:
+    """What the stopped server left in its store (its SQLite file, or its PostgreSQL database)."""
+    url = srv.settings.get("database_url")
+    store = PgStore(str(url)) if url else Store(srv.data_dir / "vlmgrpc.sqlite3")
     await store.open()
     try:
         preds = await store.with_status(*Status)
@@ -76,7 +79,7 @@ async def test_sigterm_drains_running_work_refuses_new_work_and_keeps_the_queue(
     assert time.monotonic() - signalled < GRACE_S, "the drain waited out the grace period"
     log = srv.log.read_text(errors="replace")
     assert not BUGS.search(log.split("shutting down", 1)[1]), log[-3000:]
-    statuses = await _statuses_in_store(srv.data_dir)
+    statuses = await _statuses_in_store(srv)
     assert statuses[running.id] is Status.COMPLETED  # finished within the grace period
     assert statuses[queued.id] is Status.ENQUEUED  # not started by a stopping server
     assert set(statuses.values()) <= {Status.COMPLETED, Status.ENQUEUED}
@@ -105,6 +108,6 @@ async def test_a_short_grace_re_queues_running_work_and_leaves_nothing_running(t
     assert srv.stop() == 0
     log = srv.log.read_text(errors="replace")
     assert not BUGS.search(log.split("shutting down", 1)[1]), log[-3000:]
-    statuses = await _statuses_in_store(srv.data_dir)
+    statuses = await _statuses_in_store(srv)
     assert set(statuses.values()) <= {Status.COMPLETED, Status.ENQUEUED}, statuses
     assert statuses[preds[0].id] is Status.ENQUEUED

@@ -99,8 +99,9 @@ async def _ended(conn: asyncpg.Connection, pred: Prediction, keep_inputs: bool) 
 
 
 class PgStore:
-    def __init__(self, url: str, keep_inputs: bool = False, pool_size: int = 10):
+    def __init__(self, url: str, keep_inputs: bool = False, pool_size: int = 10, exclusive: bool = True):
         self.url = url
+        self.exclusive = exclusive  # hold PROCESS_LOCK: False only where something else keeps writers apart
         self.keep_inputs = keep_inputs  # retention_keep_inputs: inline inputs outlive the terminal save
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
@@ -110,7 +111,7 @@ class PgStore:
 
     async def open(self) -> None:
         holder = await asyncpg.connect(self.url)
-        if not await holder.fetchval("SELECT pg_try_advisory_lock($1)", PROCESS_LOCK):
+        if self.exclusive and not await holder.fetchval("SELECT pg_try_advisory_lock($1)", PROCESS_LOCK):
             await holder.close()
             raise RuntimeError("another vlm-grpc process is using this database: one process per database until "
                                "replicas coordinate through claims (see the README, PostgreSQL)")
