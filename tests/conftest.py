@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from pathlib import Path
 
 import pymupdf
@@ -22,13 +23,17 @@ TEST_SETTINGS = {"heartbeat_s": 0.5, "shutdown_grace_s": 5, "allow_private_urls"
 
 class ServerProcess(_ServerProcess):
     """The real server, on the store the run asks for: VLM_TEST_STORE=postgres gives each server (and its
-    restarts) a PostgreSQL database of its own on the session's test server; otherwise its embedded SQLite."""
+    restarts) a PostgreSQL database of its own on the session's test server; otherwise its embedded SQLite.
+    On PostgreSQL a server keeps its replica_id across restarts (as a StatefulSet's pod keeps its name), so a
+    restart takes its own work back at once, as the embedded store's does."""
 
     def __init__(self, data_dir: Path, **settings: object):
         if os.environ.get("VLM_TEST_STORE") == "postgres" and "database_url" not in settings:
             from tests import pg_server  # here: imported first as the plugin, so pytest rewrites its asserts
 
             settings["database_url"] = pg_server.shared().new_database()
+        if settings.get("database_url") and "replica_id" not in settings:
+            settings["replica_id"] = "test-" + uuid.uuid4().hex[:8]
         super().__init__(data_dir, **settings)
 
 

@@ -14,6 +14,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -82,7 +83,9 @@ def make_store(s: Settings) -> JobStore:
     if s.database_url:
         from vlmgrpc.jobs.pg_store import PgStore  # asyncpg only where PostgreSQL is used
 
-        return PgStore(s.database_url, keep_inputs=s.retention_keep_inputs, pool_size=s.database_pool_size)
+        replica = s.replica_id or (f"{socket.gethostname()}:{s.port}" if s.port else "")
+        return PgStore(s.database_url, keep_inputs=s.retention_keep_inputs, pool_size=s.database_pool_size,
+                       replica=replica, lease_s=s.claim_lease_s)
     return Store(s.data_dir / "vlmgrpc.sqlite3", keep_inputs=s.retention_keep_inputs)
 
 

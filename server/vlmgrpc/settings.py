@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         "", description="postgresql://user@host:port/db to keep jobs, events and files in PostgreSQL (blobs stay "
         "under data_dir); empty: the embedded SQLite file under data_dir")
     database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections this process keeps open")
+    replica_id: str = Field(
+        "", description="with database_url: the name of this replica's claims; empty: host:port (port 0: a new id "
+        "each start). Restarted under the same id, a replica takes back its own work at once")
+    claim_lease_s: float = Field(
+        10.0, ge=1.0, description="with database_url: how long a replica's claims outlive its last renewal; then "
+        "another replica takes its work over (continuing at the next element)")
 
     # --- input limits
     max_images_per_request: int = 16

@@ -88,14 +88,14 @@ async def test_a_prediction_lives_in_postgresql_and_outlives_a_kill(postgres_url
     assert sorted((r["id"], r["status"]) for r in rows) == sorted([(small.id, "completed"), (big.id, "completed")])
 
 
-async def test_a_second_process_on_the_same_database_is_refused_until_replicas_are_supported(postgres_url, tmp_path):
-    """Two processes on one database would each re-queue the other's running work at start-up; until claims
-    and leases coordinate replicas, the second is refused with a reason, and the first is unharmed."""
+async def test_a_second_process_under_the_same_replica_id_is_refused(postgres_url, tmp_path):
+    """Two processes under one replica id would both take its claims for theirs: the second is refused with a
+    reason, and the first is unharmed (replicas each have their own id: test_replicas.py)."""
     url = await _fresh_database(postgres_url)
-    first = ServerProcess(tmp_path / "a", **TEST_SETTINGS, database_url=url).start()
+    first = ServerProcess(tmp_path / "a", **TEST_SETTINGS, database_url=url, replica_id="one").start()
     try:
-        second = ServerProcess(tmp_path / "b", **TEST_SETTINGS, database_url=url)
-        with pytest.raises(RuntimeError, match="another vlm-grpc process is using this database"):
+        second = ServerProcess(tmp_path / "b", **TEST_SETTINGS, database_url=url, replica_id="one")
+        with pytest.raises(RuntimeError, match="another process is replica 'one' on this database"):
             second.start()
         async with Client(first.target) as client:
             pred = await _submit(client, pdf(1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from pathlib import Path
 
 
@@ -60,12 +61,23 @@ class Blobs:
         """Remove several files or folders in one thread hop."""
         await asyncio.to_thread(lambda: [self.remove_sync(rel) for rel in rels])
 
-    async def names(self, folder: str) -> list[str]:
-        """The entries of a folder under the root (none if it does not exist)."""
+    async def names(self, folder: str, older_than_s: float = 0) -> list[str]:
+        """Entries of a folder; with `older_than_s`, only those not modified for that long."""
         def _names() -> list[str]:
             try:
-                return os.listdir(self.path(folder))
+                names = os.listdir(self.path(folder))
             except FileNotFoundError:
                 return []
+            if older_than_s <= 0:
+                return names
+            cutoff = time.time() - older_than_s
+            return [n for n in names if mtime(self.path(folder) / n) < cutoff]
 
         return await asyncio.to_thread(_names)
+
+
+def mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone meanwhile: nothing to remove

@@ -29,6 +29,10 @@ class Dispatch:
     def _held(self) -> int:
         return len(self._queued) + len(self._started) + self._reserved
 
+    def room(self) -> int:
+        """Predictions the queue can take now."""
+        return max(0, self.size - self._held())
+
     def reserve(self) -> bool:
         if self._held() >= self.size:
             return False

@@ -11,6 +11,7 @@ watchers, arming and cancelling a timeout for every delivered event cost more th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from typing import Final
 
@@ -99,6 +100,15 @@ class EventBus:
     def publish(self, event: Event) -> None:
         for sub in tuple(self._subs.get(event.prediction_id, ())):
             sub.offer(event)
+
+    def resync(self, prediction_id: str | None = None) -> None:
+        """Events of this prediction (of every one: None) may have been missed: its readers re-read the store."""
+        subs = self._subs.get(prediction_id, ()) if prediction_id is not None else \
+            [sub for subs in self._subs.values() for sub in subs]
+        for sub in tuple(subs):
+            sub.lagging = True
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue: the reader is busy and will see `lagging`
+                sub.queue.put_nowait(None)
 
     def close_all(self) -> None:
         self.closed = True

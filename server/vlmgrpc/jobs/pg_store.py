@@ -5,18 +5,20 @@ by one writer that runs what has gathered in one transaction, each operation in 
 fails is rolled back alone), and answers callers once it commits. Group commit under load, and a read made
 after a save (awaited or not) sees it.
 
-Across processes, the database keeps what memory cannot: a request id is unique per tenant (the partial
-unique index; ON CONFLICT waits for a concurrent insert's commit), and two writers of one prediction's
-events collide on (prediction_id, sequence) rather than both writing (SequenceConflict).
-
-One process per database until replicas coordinate through claims: the first holds a session advisory lock
-for its lifetime, and another process's open() is refused with a reason.
+Across replicas, the database keeps what memory cannot: a request id is unique per tenant (the partial
+unique index; ON CONFLICT waits for a concurrent insert's commit), two writers of one prediction's events
+collide on (prediction_id, sequence) rather than both writing (SequenceConflict), and a prediction waiting or
+running is claimed by one replica (jobs/pg_claims.py): each save checks the claim is its own (ClaimLost
+otherwise), so a replica whose lease ran out cannot write over the one that took its work. Every committed
+event is announced with NOTIFY (jobs/replicas.py relays them to the watchers of other replicas).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -28,12 +30,16 @@ import asyncpg
 
 from vlmgrpc.jobs import snapshots
 from vlmgrpc.jobs.model import Prediction, Status, utcnow
-from vlmgrpc.jobs.records import Cursor, Event, EventType, SequenceConflict
+from vlmgrpc.jobs.records import ClaimLost, Cursor, Event, EventType, SequenceConflict
 
+log = logging.getLogger(__name__)
 MAX_BATCH = 256  # operations in one transaction: bounds how long the first of them waits for its commit
 MIGRATIONS = "vlmgrpc.jobs.migrations.postgres"
-MIGRATION_LOCK = 0x766C6D01  # advisory lock keys ("vlm" + n): schema changes, and the one process
-PROCESS_LOCK = 0x766C6D02
+MIGRATION_LOCK = 0x766C6D01  # advisory lock keys ("vlm" + n): schema changes, and one process per replica id
+REPLICA_LOCK = 0x766C6D02
+EVENTS_CHANNEL = "vlm_events"  # NOTIFY payload: "<replica> <id>:<sequence> ..." for each committed event
+NOTIFY_BYTES = 7900  # PostgreSQL's payload limit is 8000 bytes
+ACTIVE = (Status.PENDING.value, Status.ENQUEUED.value, Status.RUNNING.value)  # statuses that hold a claim
 
 Op = Callable[[asyncpg.Connection], Awaitable[Any]]
 
@@ -67,66 +73,102 @@ async def _check_follows(conn: asyncpg.Connection, event: Event) -> None:
         raise SequenceConflict(f"event {event.sequence} of {event.prediction_id} does not follow {last}")
 
 
-async def _write(conn: asyncpg.Connection, event: Event, row: bool = True, keep_inputs: bool = False) -> None:
-    """Insert the event (and update the prediction's row to its state) inside the caller's transaction."""
-    pred = event.prediction
-    assert pred is not None
-    if row:
-        body, snapshot = snapshots.body_and_snapshot(pred)
-        await conn.execute("UPDATE predictions SET status=$1, body=$2 WHERE id=$3", pred.status.value, body, pred.id)
-        if pred.status.terminal:
-            await _ended(conn, pred, keep_inputs)
-    else:
-        snapshot = snapshots.snapshot(pred)
+def _deliver(callback: Callable[[str], None], _conn, _pid, _channel, payload: str) -> None:
     try:
-        await conn.execute("INSERT INTO events VALUES ($1,$2,$3,$4,$5)", pred.id, event.sequence, event.type.value,
-                           event.time.isoformat(), snapshot)
-    except asyncpg.UniqueViolationError as exc:  # another writer stored this sequence first
-        raise SequenceConflict(f"event {event.sequence} of {pred.id} is already stored") from exc
-
-
-async def _ended(conn: asyncpg.Connection, pred: Prediction, keep_inputs: bool) -> None:
-    """A prediction just became terminal: what only a re-run needed goes, its expiry clock starts and its
-    callback is queued, all in the transaction of its terminal event."""
-    await conn.execute("DELETE FROM element_results WHERE prediction_id=$1", pred.id)
-    if not keep_inputs:
-        await conn.execute("DELETE FROM inputs WHERE prediction_id=$1", pred.id)
-    ended = (pred.completed_at or utcnow()).timestamp()
-    await conn.execute("INSERT INTO terminal VALUES ($1,$2,$3) ON CONFLICT DO NOTHING", pred.id, ended,
-                       not keep_inputs)
-    if pred.callback_url:
-        await conn.execute("INSERT INTO callbacks (prediction_id) VALUES ($1) ON CONFLICT DO NOTHING", pred.id)
+        callback(payload)
+    except Exception:  # one bad message must not stop the listener
+        log.exception("PostgreSQL: a NOTIFY on %s could not be handled", _channel)
 
 
 class PgStore:
-    def __init__(self, url: str, keep_inputs: bool = False, pool_size: int = 10, exclusive: bool = True):
+    shared = True  # other processes (replicas) use the same records
+
+    def __init__(self, url: str, keep_inputs: bool = False, pool_size: int = 10, replica: str = "",
+                 lease_s: float = 10.0):
         self.url = url
-        self.exclusive = exclusive  # hold PROCESS_LOCK: False only where something else keeps writers apart
         self.keep_inputs = keep_inputs  # retention_keep_inputs: inline inputs outlive the terminal save
         self.pool_size = pool_size
+        self.replica = replica or uuid.uuid4().hex[:12]  # names this process's claims
+        self.lease_s = lease_s  # a claim not renewed for this long may be taken by another replica
         self._pool: asyncpg.Pool | None = None
-        self._holder: asyncpg.Connection | None = None  # holds PROCESS_LOCK while open
+        self._holder: asyncpg.Connection | None = None  # holds the replica lock and the LISTENs while open
         self._ops: deque[tuple[Op, asyncio.Future]] = deque()
         self._writer: asyncio.Task | None = None
+        self._notes: list[str] = []  # events committed by the transaction in progress, announced with it
+        self._listeners: list[tuple[str, Callable[[str], None]]] = []
+        self._reconnected: list[Callable[[], None]] = []
+        self._reconnecting: asyncio.Task | None = None
 
     async def open(self) -> None:
-        holder = await asyncpg.connect(self.url)
-        if self.exclusive and not await holder.fetchval("SELECT pg_try_advisory_lock($1)", PROCESS_LOCK):
-            await holder.close()
-            raise RuntimeError("another vlm-grpc process is using this database: one process per database until "
-                               "replicas coordinate through claims (see the README, PostgreSQL)")
-        self._holder = holder
+        holder = await self._connect_holder()
         await migrate(holder)
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+
+    async def _connect_holder(self) -> asyncpg.Connection:
+        holder = await asyncpg.connect(self.url)
+        if not await holder.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", REPLICA_LOCK, self.replica):
+            await holder.close()
+            raise RuntimeError(f"another process is replica {self.replica!r} on this database: give each replica "
+                               "its own replica_id (see the README, PostgreSQL)")
+        for channel, callback in self._listeners:
+            await holder.add_listener(channel, partial(_deliver, callback))
+        holder.add_termination_listener(self._holder_lost)
+        self._holder = holder
+        return holder
+
+    def _holder_lost(self, _conn: asyncpg.Connection) -> None:
+        if self._holder is not None and self._pool is not None:  # not a close
+            self._holder = None
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect(), name="pg-listen")
+
+    async def _reconnect(self) -> None:
+        """The listening connection broke: connect again, and tell who listens that announcements were missed."""
+        delay = 0.5
+        while self._pool is not None:
+            try:
+                await self._connect_holder()
+            except Exception as exc:
+                log.warning("PostgreSQL: listening connection lost, reconnecting in %.1f s (%s)", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            for hook in self._reconnected:
+                hook()
+            return
+
+    def on_reconnect(self, hook: Callable[[], None]) -> None:
+        self._reconnected.append(hook)
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._run(lambda conn: asyncio.sleep(0))  # every operation queued before this one has committed
             pool, self._pool = self._pool, None
             await pool.close()
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         if self._holder is not None:
             holder, self._holder = self._holder, None
             await holder.close()
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` for each NOTIFY on `channel`, from any replica, for as long as the store is open
+        (a broken connection is made again; NOTIFYs sent meanwhile are lost: see on_reconnect)."""
+        assert self._holder is not None
+        self._listeners.append((channel, callback))
+        await self._holder.add_listener(channel, partial(_deliver, callback))
+
+    def notify(self, channel: str, payload: str) -> asyncio.Future:
+        """NOTIFY in the ordered queue: delivered once what was saved before it has committed."""
+        return self._run(lambda conn: conn.execute("SELECT pg_notify($1, $2)", channel, payload))
+
+    def run(self, op: Op) -> asyncio.Future:
+        """Run `op(connection)` in the ordered queue, in the transaction of its batch (its own savepoint)."""
+        return self._run(op)
+
+    def connection(self):
+        """A pooled connection outside the ordered queue (lease renewal must not wait behind a backlog)."""
+        assert self._pool is not None, "the store is closed"
+        return self._pool.acquire()
 
     # --- the ordered queue of operations
 
@@ -147,6 +189,7 @@ class PgStore:
         if self._pool is None:
             return [(future, None, RuntimeError("the store is closed")) for _, future in batch]
         results: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        self._notes = []
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 for fn, future in batch:
@@ -155,9 +198,73 @@ class PgStore:
                             results.append((future, await fn(conn), None))
                     except Exception as exc:
                         results.append((future, None, exc))
+                await self._announce(conn)
         except Exception as exc:  # the transaction itself failed (connection lost): nothing committed
             return [(future, None, exc) for _, future in batch]
         return results
+
+    async def _announce(self, conn: asyncpg.Connection) -> None:
+        """NOTIFY the batch's events: PostgreSQL delivers them when (and only if) the transaction commits."""
+        notes, self._notes = self._notes, []
+        chunk = self.replica
+        for note in notes:
+            if len(chunk) + len(note) + 1 > NOTIFY_BYTES:
+                await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, chunk)
+                chunk = self.replica
+            chunk += " " + note
+        if chunk != self.replica:
+            await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, chunk)
+
+    # --- claims: only the holder writes a prediction that waits or runs
+
+    async def _fence(self, conn: asyncpg.Connection, pred: Prediction) -> None:
+        """This replica may write `pred`: it holds its claim, or no one does (paused) and this write claims it if it
+        makes it wait or run again. Locks the claim until commit, so a takeover waits for this write or skips it."""
+        holder = await conn.fetchval("SELECT replica FROM claims WHERE prediction_id=$1 FOR SHARE", pred.id)
+        if holder == self.replica:
+            return
+        if holder is None:
+            if pred.status.value not in ACTIVE:
+                return
+            if await conn.fetchval(
+                    "INSERT INTO claims VALUES ($1, $2, now() + make_interval(secs => $3)) ON CONFLICT DO NOTHING "
+                    "RETURNING 1", pred.id, self.replica, self.lease_s):
+                return
+        raise ClaimLost(pred.id, holder or "another", self.replica)
+
+    async def _write(self, conn: asyncpg.Connection, event: Event, row: bool = True) -> None:
+        """Insert the event (and update the prediction's row to its state) inside the caller's transaction."""
+        pred = event.prediction
+        assert pred is not None
+        if row:
+            body, snapshot = snapshots.body_and_snapshot(pred)
+            await conn.execute("UPDATE predictions SET status=$1, body=$2 WHERE id=$3", pred.status.value, body,
+                               pred.id)
+            if pred.status.value not in ACTIVE:  # paused or ended: no one holds it now
+                await conn.execute("DELETE FROM claims WHERE prediction_id=$1", pred.id)
+            if pred.status.terminal:
+                await self._ended(conn, pred)
+        else:
+            snapshot = snapshots.snapshot(pred)
+        try:
+            await conn.execute("INSERT INTO events VALUES ($1,$2,$3,$4,$5)", pred.id, event.sequence,
+                               event.type.value, event.time.isoformat(), snapshot)
+        except asyncpg.UniqueViolationError as exc:  # another writer stored this sequence first
+            raise SequenceConflict(f"event {event.sequence} of {pred.id} is already stored") from exc
+
+    async def _ended(self, conn: asyncpg.Connection, pred: Prediction) -> None:
+        """A prediction just became terminal: what only a re-run needed goes, its expiry clock starts and its
+        callback is queued (for this replica to deliver), all in the transaction of its terminal event."""
+        await conn.execute("DELETE FROM element_results WHERE prediction_id=$1", pred.id)
+        if not self.keep_inputs:
+            await conn.execute("DELETE FROM inputs WHERE prediction_id=$1", pred.id)
+        ended = (pred.completed_at or utcnow()).timestamp()
+        await conn.execute("INSERT INTO terminal VALUES ($1,$2,$3) ON CONFLICT DO NOTHING", pred.id, ended,
+                           not self.keep_inputs)
+        if pred.callback_url:
+            await conn.execute("INSERT INTO callbacks (prediction_id, replica, lease_until) VALUES "
+                               "($1, $2, now() + make_interval(secs => $3)) ON CONFLICT DO NOTHING",
+                               pred.id, self.replica, self.lease_s)
 
     # --- predictions
 
@@ -188,9 +295,13 @@ class PgStore:
                                            pred.owner, pred.request_id)
                 return Prediction.model_validate_json(body), False
             await conn.executemany("INSERT INTO events VALUES ($1,$2,$3,$4,$5)", events)
+            if pred.status.value in ACTIVE:  # this replica's from the start: its queue or a worker has it
+                await conn.execute("INSERT INTO claims VALUES ($1, $2, now() + make_interval(secs => $3))",
+                                   pred.id, self.replica, self.lease_s)
             if inputs:
                 await conn.executemany("INSERT INTO inputs VALUES ($1,$2,$3)",
                                        [(pred.id, idx, data) for idx, data in inputs.items()])
+            self._notes.extend(f"{pred.id}:{e[1]}" for e in events)
             return pred, True
 
         return await self._run(_create)
@@ -200,14 +311,16 @@ class PgStore:
         """As Store.save: the row, its event (and an element's result) commit together, in call order."""
         element_row = snapshots.element_row(pred.id, element) if element else None
         state = snapshots.next_event(pred, event)
-        keep_inputs = self.keep_inputs
 
         async def _save(conn: asyncpg.Connection) -> Event:
+            assert state.prediction is not None
+            await self._fence(conn, state.prediction)
             await _check_follows(conn, state)
             if element_row:
                 await conn.execute("INSERT INTO element_results VALUES ($1,$2,$3) ON CONFLICT (prediction_id, idx) "
                                    "DO UPDATE SET result=EXCLUDED.result", *element_row)
-            await _write(conn, state, keep_inputs=keep_inputs)
+            await self._write(conn, state)
+            self._notes.append(f"{state.prediction_id}:{state.sequence}")
             return state
 
         saved = self._run(_save)
@@ -221,14 +334,16 @@ class PgStore:
         progress = snapshots.next_event(pred, EventType.PROGRESS)
         finish(pred)
         final = snapshots.next_event(pred, EventType.STATUS_CHANGED)
-        keep_inputs = self.keep_inputs
 
         async def _save(conn: asyncpg.Connection) -> tuple[Event, Event]:
+            assert progress.prediction is not None
+            await self._fence(conn, progress.prediction)
             await _check_follows(conn, progress)
             await conn.execute("INSERT INTO element_results VALUES ($1,$2,$3) ON CONFLICT (prediction_id, idx) "
                                "DO UPDATE SET result=EXCLUDED.result", *element_row)
-            await _write(conn, progress, row=False)  # the final event's row replaces it in this transaction
-            await _write(conn, final, keep_inputs=keep_inputs)
+            await self._write(conn, progress, row=False)  # the final event's row replaces it in this transaction
+            await self._write(conn, final)
+            self._notes.extend(f"{e.prediction_id}:{e.sequence}" for e in (progress, final))
             return progress, final
 
         saved = self._run(_save)
@@ -364,8 +479,13 @@ class PgStore:
     # --- the callback outbox (jobs/callbacks.py)
 
     async def pending_callbacks(self) -> list[str]:
-        rows = await self._run(lambda conn: conn.fetch("SELECT prediction_id FROM callbacks ORDER BY queued"))
-        return [r[0] for r in rows]
+        """Callbacks to deliver here, oldest first: this replica's own (a restart), and those whose replica stopped
+        renewing their lease; taken (locked rows skipped), so two replicas never deliver one at once."""
+        rows = await self._run(lambda conn: conn.fetch(
+            "UPDATE callbacks SET replica=$1, lease_until=now() + make_interval(secs => $2) WHERE prediction_id IN "
+            "(SELECT prediction_id FROM callbacks WHERE replica=$1 OR lease_until < now() FOR UPDATE SKIP LOCKED) "
+            "RETURNING prediction_id, queued", self.replica, self.lease_s))
+        return [r[0] for r in sorted(rows, key=lambda r: r[1])]
 
     async def callback_attempts(self, prediction_id: str) -> int | None:
         """Delivery attempts made so far; None when no callback is queued for the prediction."""

@@ -53,3 +53,11 @@ class Cursor:
 
 class SequenceConflict(Exception):
     """An event that does not follow the last one stored: a stale holder, or an earlier save that failed."""
+
+
+class ClaimLost(Exception):
+    """A write by a replica that no longer holds the prediction: its lease ran out and another replica took it."""
+
+    def __init__(self, prediction_id: str, holder: str, replica: str):
+        super().__init__(f"prediction {prediction_id} is claimed by replica {holder!r}, not {replica!r}")
+        self.prediction_id = prediction_id

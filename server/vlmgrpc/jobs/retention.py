@@ -16,11 +16,12 @@ import asyncio
 import logging
 import time
 
-from vlmgrpc.jobs.blobs import Blobs
+from vlmgrpc.jobs.blobs import Blobs, mtime
 from vlmgrpc.jobs.store_api import JobStore
 from vlmgrpc.settings import Settings
 
 log = logging.getLogger(__name__)
+SHARED_ORPHAN_AGE_S = 24 * 3600  # far longer than any upload or submission takes to commit
 VACUUM_PAGES = 1024  # free pages handed back to the file system per sweep (4 MiB of 4 KiB pages)
 
 
@@ -54,23 +55,27 @@ class Retention:
         return released, deleted
 
     async def sweep_orphans(self) -> int:
-        """At start-up, before any submission: remove what no committed row refers to. Returns the count."""
+        """At start-up, before any submission: remove what no committed row refers to. Returns the count. With a
+        shared store, other replicas are writing inputs they have not committed yet: only old entries go."""
         removed: list[str] = []
+        older_than_s = SHARED_ORPHAN_AGE_S if self.store.shared else 0
         for folder, missing in (("inputs", self.store.missing_predictions), ("files", self.store.missing_files)):
-            names = await self.blobs.names(folder)
+            names = await self.blobs.names(folder, older_than_s)
             parts = [n for n in names if n.endswith(".part")]
             names = [n for n in names if not n.endswith(".part")]
             removed += [f"{folder}/{n}" for n in parts]
             for start in range(0, len(names), self.settings.retention_batch):
                 chunk = names[start:start + self.settings.retention_batch]
                 removed += [f"{folder}/{n}" for n in sorted(await missing(chunk))]
-        removed += await asyncio.to_thread(self._parts_in_inputs)
+        removed += await asyncio.to_thread(self._parts_in_inputs, older_than_s)
         await self.blobs.remove_many(removed)
         if removed:
             log.info("removed %d orphaned inputs and files: %s", len(removed), ", ".join(removed[:5]))
         return len(removed)
 
-    def _parts_in_inputs(self) -> list[str]:
+    def _parts_in_inputs(self, older_than_s: float) -> list[str]:
         """Half-written inputs of predictions that did commit (none should exist)."""
         root = self.blobs.path("inputs")
-        return [str(p.relative_to(self.blobs.root)) for p in root.glob("*/*.part")] if root.is_dir() else []
+        cutoff = time.time() - older_than_s
+        parts = root.glob("*/*.part") if root.is_dir() else ()
+        return [str(p.relative_to(self.blobs.root)) for p in parts if not older_than_s or mtime(p) < cutoff]

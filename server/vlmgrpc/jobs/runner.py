@@ -25,7 +25,7 @@ from vlmgrpc.inference.protocols import Answer, Call
 from vlmgrpc.jobs import answers
 from vlmgrpc.jobs.answers import AnswerPlan, credits
 from vlmgrpc.jobs.model import Kind, Prediction, Status
-from vlmgrpc.jobs.records import Delta, EventType
+from vlmgrpc.jobs.records import ClaimLost, Delta, EventType
 from vlmgrpc.jobs.service import JobService, RunHandle
 from vlmgrpc.pipeline import fetch, sniff
 from vlmgrpc.pipeline.elements import Element, ImageSource, image_elements, page_elements
@@ -138,6 +138,11 @@ class Runner:
             finished = await self._process(pred, handle, started)
             if handle.running_saved is not None:
                 await handle.running_saved  # long committed; raises if it failed
+        except ClaimLost:
+            log.warning("prediction %s: another replica took it over (this one's lease ran out); stopped here",
+                        pred.id)
+            self.jobs.queued.pop(pred.id, None)
+            return
         except asyncio.CancelledError:
             interrupted = True
         except ServiceError as exc:
@@ -200,6 +205,8 @@ class Runner:
         while True:
             run.failures = {}
             await self._pass(pred, handle, run, done, started)
+            if handle.lost:
+                raise ClaimLost(pred.id, "another", "this one")
             if handle.pause_requested or len(done) >= expected or not run.failures:
                 break
             for index, problems in run.failures.items():
@@ -341,7 +348,7 @@ class Runner:
     @staticmethod
     async def _until_paused(elements: AsyncIterator[Element], handle: RunHandle) -> AsyncIterator[Element]:
         async for element in elements:
-            if handle.pause_requested:
+            if handle.pause_requested or handle.lost:
                 return
             yield element
 

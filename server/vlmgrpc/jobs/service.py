@@ -31,7 +31,8 @@ from vlmgrpc.jobs.events import EventBus
 from vlmgrpc.jobs.files import FileStore
 from vlmgrpc.jobs.held import BoundedBytes
 from vlmgrpc.jobs.model import InputRef, Kind, Prediction, Status, check_transition, utcnow
-from vlmgrpc.jobs.records import Cursor, Delta, Event, EventType
+from vlmgrpc.jobs.records import ClaimLost, Cursor, Delta, Event, EventType
+from vlmgrpc.jobs.replicas import replicas_for
 from vlmgrpc.jobs.store_api import JobStore
 from vlmgrpc.pipeline import office, sniff
 from vlmgrpc.pipeline.images import check_image
@@ -48,6 +49,7 @@ class RunHandle:
     task: asyncio.Task | None = None
     running_saved: Awaitable | None = None  # the RUNNING save, committing while the first element runs
     pause_requested: bool = False
+    lost: bool = False  # a save found the claim gone (another replica took it over): stop, write nothing more
     requeue: bool = False  # cancelled by shutdown: go back to ENQUEUED instead of FAILED
     ended: bool = False  # on_terminal was called (waiters, callback): once per run
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,6 +82,7 @@ class JobService:
         # Bytes of images just accepted, so the worker need not read back what it was handed.
         self.recent_inputs = BoundedBytes(settings.recent_inputs_bytes)
         self.callbacks = CallbackOutbox(settings, store)  # started and stopped by the app
+        self.replicas = replicas_for(store, bus)  # who holds what, when replicas share the store
         self.closing = False
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._background: set[asyncio.Task] = set()
@@ -112,6 +115,7 @@ class JobService:
 
     def _published(self, saved: asyncio.Future) -> asyncio.Future:
         saved.add_done_callback(self._publish)
+        saved.add_done_callback(self._check_claim)
         return asyncio.shield(saved)  # a caller cancelled meanwhile does not stop the publish
 
     def _publish(self, saved: asyncio.Future) -> None:
@@ -121,6 +125,13 @@ class JobService:
         for event in result if isinstance(result, tuple) else (result,):
             self._committed[event.prediction_id] = event.sequence
             self.bus.publish(event)
+
+    def _check_claim(self, saved: asyncio.Future) -> None:
+        error = None if saved.cancelled() else saved.exception()
+        if isinstance(error, ClaimLost):
+            handle = self.running.get(error.prediction_id)
+            if handle is not None:
+                handle.lost = True  # the runner stops before its next element
 
     def publish_delta(self, pred: Prediction, delta: Delta) -> None:
         """New text of a generative model, to live watchers only (not stored: the final answer is). It carries
@@ -334,6 +345,32 @@ class JobService:
     # --- control
 
     async def cancel(self, owner: str, prediction_id: str) -> Prediction:
+        return await self._control("cancel", owner, prediction_id)
+
+    async def pause(self, owner: str, prediction_id: str) -> Prediction:
+        return await self._control("pause", owner, prediction_id)
+
+    async def resume(self, owner: str, prediction_id: str) -> Prediction:
+        return await self._control("resume", owner, prediction_id)
+
+    async def cancel_quietly(self, owner: str, prediction_id: str) -> None:
+        """Cancel unless it already ended (a synchronous caller that went away)."""
+        try:
+            await self.cancel(owner, prediction_id)
+        except ServiceError:
+            pass  # terminal meanwhile, or gone: nothing to stop
+
+    async def _control(self, op: str, owner: str, prediction_id: str) -> Prediction:
+        """A change is made by the replica that holds the prediction (this one, on the embedded store)."""
+        done = await self.replicas.at_holder(op, owner, prediction_id)
+        return done if done is not None else await self.get(owner, prediction_id)
+
+    async def control_here(self, op: str, owner: str, prediction_id: str) -> Prediction:
+        """Make the change here: this replica holds the prediction (or it was free and is now claimed by it)."""
+        change = {"cancel": self._cancel_here, "pause": self._pause_here, "resume": self._resume_here}[op]
+        return await change(owner, prediction_id)
+
+    async def _cancel_here(self, owner: str, prediction_id: str) -> Prediction:
         async with self.lock(prediction_id):
             pred = await self._owned(owner, prediction_id)
             if pred.status.terminal:
@@ -348,14 +385,7 @@ class JobService:
         await handle.done.wait()
         return await self.get(owner, prediction_id)
 
-    async def cancel_quietly(self, owner: str, prediction_id: str) -> None:
-        """Cancel unless it already ended (a synchronous caller that went away)."""
-        try:
-            await self.cancel(owner, prediction_id)
-        except ServiceError:
-            pass  # terminal meanwhile, or gone: nothing to stop
-
-    async def pause(self, owner: str, prediction_id: str) -> Prediction:
+    async def _pause_here(self, owner: str, prediction_id: str) -> Prediction:
         async with self.lock(prediction_id):
             pred = await self._owned(owner, prediction_id)
             if pred.status is Status.PAUSED:
@@ -372,7 +402,7 @@ class JobService:
         await handle.done.wait()
         return await self.get(owner, prediction_id)
 
-    async def resume(self, owner: str, prediction_id: str) -> Prediction:
+    async def _resume_here(self, owner: str, prediction_id: str) -> Prediction:
         async with self.lock(prediction_id):
             pred = await self._owned(owner, prediction_id)
             if pred.status is not Status.PAUSED:
@@ -403,8 +433,43 @@ class JobService:
 
     # --- lifecycle
 
+    def holds(self, prediction_id: str) -> bool:
+        """Whether this process's queue or a worker has the prediction."""
+        return prediction_id in self.queued or prediction_id in self.running
+
+    def room(self) -> int:
+        return self.dispatch.room()
+
+    async def resume_callbacks(self) -> None:
+        for prediction_id in await self.store.pending_callbacks():
+            self.callbacks.submit(prediction_id)
+
+    async def adopt(self, prediction_id: str, why: str) -> None:
+        """Queue here a prediction this replica now holds (taken over, or its own before a restart); one that
+        was running continues at its next element."""
+        async with self.lock(prediction_id):
+            if self.holds(prediction_id):
+                return
+            pred = await self.store.get(prediction_id)
+            if pred is None or pred.status not in (Status.PENDING, Status.ENQUEUED, Status.RUNNING):
+                await self.replicas.release(prediction_id)  # paused or ended meanwhile: nothing to run
+                return
+            if pred.status is not Status.ENQUEUED:
+                pred.transition(Status.ENQUEUED, why)
+                await self.save(pred)
+            self.queued[prediction_id] = pred
+        await self.dispatch.put(prediction_id)
+
     async def recover(self) -> None:
-        """After a restart: whatever was accepted and not finished is queued again."""
+        """After a restart: whatever was accepted and not finished is queued again. With a shared store, only
+        what this replica held (a stable replica_id); the rest is taken over as leases run out (jobs/replicas.py)."""
+        mine = await self.replicas.start(self)
+        if self.replicas.shared:
+            if mine:
+                log.info("re-queueing %d predictions this replica held", len(mine))
+            for prediction_id in mine:
+                self.spawn(self.adopt(prediction_id, "re-queued after a restart"))
+            return
         for pred in await self.store.with_status(Status.PENDING, Status.RUNNING):
             pred.transition(Status.ENQUEUED, "re-queued after a restart")
             await self.save(pred)
@@ -421,10 +486,15 @@ class JobService:
     async def park(self) -> None:
         """The end of a shutdown (no worker, no handler left): what is still pending or RUNNING (started at its
         submission, never claimed) goes back to ENQUEUED, so a stopped server leaves every prediction terminal,
-        ENQUEUED or PAUSED."""
-        for pred in await self.store.with_status(Status.PENDING, Status.RUNNING):
+        ENQUEUED or PAUSED. With a shared store, what this replica held is then released for the others."""
+        if self.replicas.shared:
+            preds = [p for p in list(self.queued.values()) if p.status in (Status.PENDING, Status.RUNNING)]
+        else:
+            preds = await self.store.with_status(Status.PENDING, Status.RUNNING)
+        for pred in preds:
             async with self.lock(pred.id):
                 pred = self.queued.get(pred.id) or pred
                 if pred.status in (Status.PENDING, Status.RUNNING) and pred.id not in self.running:
                     pred.transition(Status.ENQUEUED, "re-queued: the server is shutting down")
                     await self.save(pred)
+        await self.replicas.stop()

@@ -149,6 +149,8 @@ MAX_BATCH = 256  # operations in one transaction: bounds how long the first of t
 
 
 class Store:
+    shared = False  # one process: nothing else writes these records
+
     def __init__(self, path: Path, keep_inputs: bool = False):
         self.path = path
         self.keep_inputs = keep_inputs  # retention_keep_inputs: inline inputs outlive the terminal save

@@ -25,6 +25,7 @@ from vlmgrpc.jobs.records import Cursor, Event, EventType
 
 class JobStore(Protocol):
     keep_inputs: bool
+    shared: bool  # other processes (replicas) write the same records: see jobs/replicas.py
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
