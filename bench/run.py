@@ -14,7 +14,7 @@ from bench import common
 from bench.common import RESULTS
 
 BENCHMARKS = ("gateway", "saturation", "vlm", "detection", "documents", "fanout", "upload", "ocr_accuracy",
-              "cpu_documents", "rest")
+              "cpu_documents", "rest", "replicas")
 
 
 def main() -> None:

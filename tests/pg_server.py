@@ -52,7 +52,8 @@ def _user() -> str | None:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync and synchronous commits on (benchmarks); off for tests, which need speed
         self.bin = _binaries()
         self.user = _user()
         self.dir = Path(tempfile.mkdtemp(prefix="vlm-pg-"))
@@ -71,10 +72,11 @@ class PostgresServer:
                                       "--encoding=UTF8", "--no-sync"]), check=True, capture_output=True)
         log = open(self.dir / "postgres.log", "wb")  # noqa: SIM115 (kept open for the server's lifetime)
         # fsync off: a test cluster need not survive a power cut, and every commit is faster.
+        fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.proc = subprocess.Popen(self._as_user([
             str(self.bin / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(self.dir),
-            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off", "-c", "max_connections=300"]), stdout=log, stderr=subprocess.STDOUT)
+            "-c", "listen_addresses=127.0.0.1", *fast, "-c", "max_connections=300"]),
+            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:

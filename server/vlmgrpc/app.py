@@ -236,7 +236,7 @@ class App:
             fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             log.info("stats tasks=%d fds=%d peak_rss_mb=%.0f running=%d queued=%d watchers=%d streams=%d",
-                     len(asyncio.all_tasks()), fds, rss_mb, len(self.jobs.running), self.jobs.dispatch.depth(),
+                     len(asyncio.all_tasks()), fds, rss_mb, self.jobs.queue.running(), self.jobs.queue.depth(),
                      self.bus.subscribers(), sum(self.gate.streams.values()))
 
     async def stop(self) -> None:

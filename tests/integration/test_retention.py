@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -35,6 +36,10 @@ def short_lived(tmp_path_factory):
     (data / "files").mkdir()
     (data / "files" / "file-unrecorded").write_bytes(b"an upload renamed, then killed before its record")
     (data / "files" / "file-x.part").write_bytes(b"an upload in progress at the crash")
+    crash = time.time() - 2 * 86400  # long ago: with a shared store, only entries a day old count as orphans
+    for path in [*(data / "inputs").iterdir(), *(data / "files").iterdir()]:
+        os.utime(path, (crash, crash))
+    (data / "inputs" / "in-flight").mkdir()  # young: another replica's submission, not committed yet
     srv = ServerProcess(data, **TEST_SETTINGS, retention_terminal_s=KEPT_S, retention_sweep_s=0.3).start()
     yield srv
     srv.stop()
@@ -51,6 +56,8 @@ async def test_what_a_crash_left_is_removed_at_start_up(short_lived):
     data = short_lived.data_dir
     assert not (data / "inputs" / "never-committed").exists()
     assert sorted(p.name for p in (data / "files").iterdir()) == []
+    # One process on its own store removes every orphan; replicas on a shared one leave the young alone.
+    assert (data / "inputs" / "in-flight").exists() is (os.environ.get("VLM_TEST_STORE") == "postgres")
 
 
 async def test_an_ended_prediction_is_kept_for_its_retention_then_not_found(short_lived):

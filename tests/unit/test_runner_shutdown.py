@@ -36,7 +36,7 @@ class CompletesThenIsCancelled(Runner):
     """The last element's save (with the completion) is queued, and the cancel lands on the wait for it."""
 
     async def _process(self, pred, handle, started):
-        self.jobs.save_last_element(pred, (0, RESULT), _finish)
+        self.lifecycle.save_last_element(pred, (0, RESULT), _finish)
         await asyncio.Event().wait()
 
 
@@ -66,9 +66,8 @@ async def _queue(jobs: JobService, pred_id: str, started: bool = False) -> Predi
     pred = Prediction(id=pred_id, owner="alice", kind=Kind.DOCUMENT, domain="document.ocr", batch=True, total=1)
     then = (Status.ENQUEUED, Status.RUNNING) if started else (Status.ENQUEUED,)
     pred, _ = await jobs.store.create(pred, then=then)
-    assert jobs.dispatch.reserve()
-    jobs.queued[pred.id] = pred
-    jobs.dispatch.commit(pred.id, started=started)
+    assert jobs.queue.reserve()
+    jobs.queue.commit(pred, started=started)
     return pred
 
 
@@ -82,7 +81,7 @@ async def _terminal(sub: Subscription) -> Prediction:
 
 async def _running(jobs: JobService, pred_id: str) -> None:
     async with asyncio.timeout(5):
-        while pred_id not in jobs.running:
+        while not jobs.queue.is_running(pred_id):
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # into _process
 
@@ -109,7 +108,7 @@ async def test_a_cancel_while_a_failure_is_being_saved_does_not_leave_it_running
     sub = jobs.bus.subscribe("p2")
     runner.start()
     await _running(jobs, "p2")
-    lock = jobs.lock("p2")
+    lock = jobs.lifecycle.lock("p2")
     await lock.acquire()  # e.g. a PausePrediction holding it: the failure waits for the lock
     await asyncio.sleep(0.4)
     stopping = asyncio.ensure_future(runner.stop(grace_s=0))

@@ -19,7 +19,7 @@ async def _completed(jobs, pred_id: str) -> Prediction:
     pred, _ = await jobs.store.create(pred, then=(Status.ENQUEUED, Status.RUNNING))
     pred.response, pred.done = {"pages": [{"page_index": 0, "text": "x"}]}, 1
     pred.transition(Status.COMPLETED)
-    await jobs.save(pred)
+    await jobs.lifecycle.save(pred)
     return pred
 
 

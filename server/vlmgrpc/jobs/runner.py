@@ -25,9 +25,10 @@ from vlmgrpc.inference.protocols import Answer, Call
 from vlmgrpc.jobs import answers
 from vlmgrpc.jobs.answers import AnswerPlan, credits
 from vlmgrpc.jobs.model import Kind, Prediction, Status
+from vlmgrpc.jobs.queue import RunHandle
 from vlmgrpc.jobs.records import ClaimLost, Delta, EventType
-from vlmgrpc.jobs.service import JobService, RunHandle
-from vlmgrpc.pipeline import fetch, sniff
+from vlmgrpc.jobs.service import JobService
+from vlmgrpc.pipeline import sniff
 from vlmgrpc.pipeline.elements import Element, ImageSource, image_elements, page_elements
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,10 @@ class _OutageOver(Exception):
 
 class Runner:
     def __init__(self, jobs: JobService):
-        self.jobs = jobs
+        # The owners the runner talks to (jobs/service.py composes them): nothing else of the service.
         self.settings = jobs.settings
+        self.queue, self.lifecycle, self.intake, self.store = jobs.queue, jobs.lifecycle, jobs.intake, jobs.store
+        self.models, self.gateway, self.renderer, self.catalog = jobs.models, jobs.gateway, jobs.renderer, jobs.catalog
         self._workers: list[asyncio.Task] = []
         self._stopping = False
 
@@ -71,7 +74,7 @@ class Runner:
     async def stop(self, grace_s: float) -> None:
         """Let running predictions finish within the grace period; re-queue the rest."""
         self._stopping = True  # no worker claims another prediction: it stays ENQUEUED for the next start
-        handles = list(self.jobs.running.values())
+        handles = self.queue.handles()
         tasks = [h.task for h in handles if h.task]
         if tasks:
             await asyncio.wait(tasks, timeout=grace_s)
@@ -90,7 +93,7 @@ class Runner:
 
     async def _worker(self) -> None:
         while True:
-            pred_id, started = await self.jobs.dispatch.get()
+            pred_id, started = await self.queue.next()
             if self._stopping:  # one started at submission is re-queued by JobService.park at the end of shutdown
                 return
             try:
@@ -107,26 +110,23 @@ class Runner:
             try:
                 await asyncio.wait({handle.task})
             finally:
-                self.jobs.running.pop(pred_id, None)
-                handle.done.set()
+                self.queue.finished(pred_id)
             if not handle.task.cancelled() and handle.task.exception() is not None:  # _run ends every error itself
                 log.error("prediction %s: its task failed", pred_id, exc_info=handle.task.exception())
 
     async def _claim(self, pred_id: str, started: bool) -> tuple[Prediction, RunHandle] | None:
         """Take a queued prediction to run. `started`: it committed RUNNING with its submission."""
-        async with self.jobs.lock(pred_id):
-            pred = await self.jobs.load(pred_id)
+        async with self.lifecycle.lock(pred_id):
+            pred = self.queue.current(pred_id) or await self.store.get(pred_id)
             expected = Status.RUNNING if started else Status.ENQUEUED
-            if self._stopping or pred is None or pred.status is not expected or pred_id in self.jobs.running:
+            if self._stopping or pred is None or pred.status is not expected or self.queue.is_running(pred_id):
                 return None  # paused, cancelled or already running since it was queued
-            self.jobs.queued.pop(pred_id, None)
-            handle = RunHandle()
-            self.jobs.running[pred_id] = handle
+            handle = self.queue.start(pred_id)
             if not started:
                 pred.transition(Status.RUNNING)
                 # Not awaited here: the first element goes to Triton while RUNNING commits. Saves commit in
                 # the order they are made, so every later event still follows it.
-                handle.running_saved = self.jobs.save(pred)
+                handle.running_saved = self.lifecycle.save(pred)
             return pred, handle
 
     async def _run(self, pred: Prediction, handle: RunHandle) -> None:
@@ -141,7 +141,7 @@ class Runner:
         except ClaimLost:
             log.warning("prediction %s: another replica took it over (this one's lease ran out); stopped here",
                         pred.id)
-            self.jobs.queued.pop(pred.id, None)
+            self.queue.lost(pred.id)
             return
         except asyncio.CancelledError:
             interrupted = True
@@ -163,8 +163,7 @@ class Runner:
                    interrupted: bool) -> None:
         """Save how the run ended: completed, paused, failed, or re-queued (cancelled by shutdown). A prediction
         that reached its end in memory before a cancel came (its save queued: it commits regardless) keeps it."""
-        jobs = self.jobs
-        async with jobs.lock(pred.id):
+        async with self.lifecycle.lock(pred.id):
             if pred.status is Status.RUNNING:
                 if finished is not None and error is None and not interrupted:  # every element stored before
                     _complete(pred, *finished, started, self.settings.credit_prices)
@@ -172,14 +171,14 @@ class Runner:
                     pred.run_seconds += time.monotonic() - started
                     if interrupted and handle.requeue:
                         pred.transition(Status.ENQUEUED, "re-queued: the server is shutting down")
-                        jobs.queued[pred.id] = pred
+                        self.queue.hold(pred)
                     elif interrupted or error is not None:
                         failure = error or cancelled()
                         pred.error = failure.to_dict()
                         pred.transition(Status.FAILED, failure.message)
                     else:
                         pred.transition(Status.PAUSED, "paused on request")
-                await jobs.save(pred)
+                await self.lifecycle.save(pred)
             if pred.status.terminal:
                 self._ended(pred, handle)
 
@@ -187,20 +186,20 @@ class Runner:
         """Waiters and the callback, once per run."""
         if not handle.ended:
             handle.ended = True
-            self.jobs.on_terminal(pred)
+            self.lifecycle.ended(pred)
 
     async def _process(self, pred: Prediction, handle: RunHandle, started: float,
                        ) -> tuple[AnswerPlan, dict[int, Any]] | None:
         """Send the elements not yet done; (plan, every element's answer) once all are done, None when paused.
         While Triton is unreachable, retry with backoff for triton_unavailable_budget_s, then fail."""
-        model = self.jobs.models.get(pred.model)
+        model = self.models.get(pred.model)
         if model is None:
             raise unavailable("MODEL_NOT_READY", f"model {pred.model!r} is not loaded any more")
         if pred.kind is Kind.DOCUMENT and pred.inputs[0].blob is None:
             await self._fetch_document(pred)  # first: how many pages to ask for is known only then
-        plan = answers.plan(self.jobs.catalog, pred)
+        plan = answers.plan(self.catalog, pred)
         run = Pass(plan, self._call(pred, model, plan))
-        done = await self.jobs.store.elements(pred.id) if pred.done else {}
+        done = await self.store.elements(pred.id) if pred.done else {}
         expected = plan.requests(pred.total)
         while True:
             run.failures = {}
@@ -217,18 +216,11 @@ class Runner:
         return (plan, done) if len(done) >= expected else None
 
     async def _fetch_document(self, pred: Prediction) -> None:
-        """A URL document: fetch it once and keep it like uploaded bytes (an Office document as its PDF)."""
-        settings, ref = self.settings, pred.inputs[0]
-        data = await fetch.fetch(ref.url or "", max_bytes=settings.max_document_bytes,
-                                 timeout_s=settings.url_fetch_timeout_s,
-                                 allow_private=settings.allow_private_urls, field_path="document.url")
-        rel = await self.jobs.blobs.write(f"inputs/{pred.id}/0", data)
-        total, kept = await self.jobs.check_blob(pred.kind, pred.config, rel, sniff.media_type(data), "document.url")
-        async with self.jobs.lock(pred.id):
-            ref = ref.model_copy(update={"blob": rel, "media_type": kept.media_type,
-                                         "converted_from": kept.converted_from})
+        """A URL document: fetched once and kept like uploaded bytes; its page count is known from then on."""
+        ref, total = await self.intake.fetch_document(pred)
+        async with self.lifecycle.lock(pred.id):
             pred.inputs, pred.total = [ref], total  # replaced, not mutated: events hold shallow copies
-            await self.jobs.save(pred, EventType.PROGRESS)
+            await self.lifecycle.save(pred, EventType.PROGRESS)
 
     def _call(self, pred: Prediction, model: ModelInfo, plan: AnswerPlan) -> Call:
         """What the model is asked: for schema-following models, instructions built from the schema (or free
@@ -291,9 +283,8 @@ class Runner:
 
     async def _send(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any],
                     started: float) -> None:
-        jobs = self.jobs
         source = self._until_paused(self._elements(pred, set(done), run.plan.page_by_page), handle)
-        model = jobs.models.get(pred.model)
+        model = self.models.get(pred.model)
         slots = model.slots if model else None
         in_flight = self.settings.pages_in_flight or (model.max_in_flight if model else 2)
         # Progress saves are not awaited one by one: the store commits them in call order while the next pages
@@ -301,7 +292,7 @@ class Runner:
         # the completion, is awaited, and so is every save before this pass ends.
         saving: list[Awaitable] = []
         try:
-            answers = jobs.gateway.stream(run.call, source, in_flight, slots, pred.id)
+            answers = self.gateway.stream(run.call, source, in_flight, slots, pred.id)
             await self._answers(pred, handle, run, done, started, answers, saving)
         finally:
             if saving:
@@ -309,7 +300,7 @@ class Runner:
 
     async def _answers(self, pred: Prediction, handle: RunHandle, run: Pass, done: dict[int, Any], started: float,
                        stream: AsyncIterator[Answer], saving: list[Awaitable]) -> None:
-        jobs, plan = self.jobs, run.plan
+        lifecycle, plan = self.lifecycle, run.plan
         expected = plan.requests(pred.total)
         offsets: dict[int, int] = {}
         async for answer in stream:
@@ -327,14 +318,14 @@ class Runner:
                 continue
             done[answer.index] = entry
             pred.output_tokens += int((answer.meta.get("usage") or {}).get("completion_tokens") or 0)
-            async with jobs.lock(pred.id):
+            async with lifecycle.lock(pred.id):
                 pred.done = len(done) if plan.page_by_page else 0
                 if len(done) < expected:
-                    saving.append(jobs.save(pred, EventType.PROGRESS, (answer.index, entry)))
+                    saving.append(lifecycle.save(pred, EventType.PROGRESS, (answer.index, entry)))
                     if len(saving) > 64:  # keep the list short; a failed save still surfaces at the end
                         saving[:] = [f for f in saving if not f.done() or f.cancelled() or f.exception()]
                     continue
-                await jobs.save_last_element(pred, (answer.index, entry), lambda p: _complete(
+                await lifecycle.save_last_element(pred, (answer.index, entry), lambda p: _complete(
                     p, plan, done, started, self.settings.credit_prices))
                 self._ended(pred, handle)
 
@@ -342,7 +333,7 @@ class Runner:
         if answer.delta:
             offset = offsets.get(answer.index, 0)
             offsets[answer.index] = offset + len(answer.delta)
-            self.jobs.publish_delta(pred, Delta(answer.index, answer.delta, offset,
+            self.lifecycle.publish_delta(pred, Delta(answer.index, answer.delta, offset,
                                                 run.attempts.get(answer.index, 0)))
 
     @staticmethod
@@ -363,25 +354,25 @@ class Runner:
             yield Element(0, tuple(i for p in parts for i in p.images), tuple(h for p in parts for h in p.text_hints))
 
     async def _each(self, pred: Prediction, skip: set[int]) -> AsyncIterator[Element]:
-        blobs, settings = self.jobs.blobs, self.settings
+        intake, settings = self.intake, self.settings
         if pred.kind is Kind.IMAGE:
-            sources = [ImageSource(i, blobs.path(ref.blob) if ref.blob else None, ref.url,
-                                   await self.jobs.held_input(pred, i))
+            sources = [ImageSource(i, intake.path(ref.blob) if ref.blob else None, ref.url,
+                                   await intake.held(pred, i))
                        for i, ref in enumerate(pred.inputs) if i not in skip]
             async for element in image_elements(sources, settings):
                 yield element
             return
         ref = pred.inputs[0]
-        path = blobs.path(ref.blob)
+        path = intake.path(ref.blob)
         if ref.media_type == sniff.PDF:
             indices = pred.config.get("page_indices") or range(pred.total)
             wanted = [i for i in indices if i not in skip]
-            model = self.jobs.models.get(pred.model)
+            model = self.models.get(pred.model)
             wants = model.page_pixels if model else 0  # rendered no larger than the model reads pages
             max_pixels = min(settings.max_image_pixels, wants) if wants else settings.max_image_pixels
             text = model is None or model.reads_text_layer
-            async for element in page_elements(self.jobs.renderer, path, wanted, settings.render_dpi, max_pixels,
+            async for element in page_elements(self.renderer, path, wanted, settings.render_dpi, max_pixels,
                                                text, prefetch=2 * settings.render_workers):
                 yield element
         elif 0 not in skip:
-            yield Element.one(0, await self.jobs.held_input(pred, 0) or await blobs.read(ref.blob))
+            yield Element.one(0, await intake.read(pred, 0))

@@ -33,7 +33,7 @@ class Observability:
         s = self.settings
         logcontext.install()
         tracing.configure(s)
-        metrics.watch_jobs(jobs.dispatch.depth, lambda: len(jobs.running))
+        metrics.watch_jobs(jobs.queue.depth, jobs.queue.running)
         if s.metrics_port:
             self.metrics_server = metrics.MetricsServer(s.metrics_host, s.metrics_port)
             self.metrics_server.start()
