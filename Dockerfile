@@ -46,8 +46,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 vlm \
  && useradd --system --uid 10001 --gid vlm --create-home --home-dir /home/vlm --shell /usr/sbin/nologin vlm \
- && mkdir -p /data \
- && chown vlm:vlm /data
+ && mkdir -p /data /blobs \
+ && chown vlm:vlm /data /blobs
 
 COPY --from=build /opt/venv /opt/venv
 COPY triton_models /app/triton_models

@@ -154,8 +154,7 @@ async def run(smoke: bool) -> dict[str, Any]:
         services = []
         for i in range(2):
             replica = common.ServerProcess(workdir / f"replica-{i}", triton_url=triton.grpc_url, models=MODEL,
-                                           database_url=url, replica_id=f"r{i}", **SETTINGS)
-            replica.settings["data_dir"] = shared  # uploads and inputs on one directory; logs apart
+                                           database_url=url, replica_id=f"r{i}", blob_dir=shared, **SETTINGS)
             services.append(await asyncio.to_thread(replica.start))
         replicas = await measure("2 replicas, PostgreSQL", services, smoke)
         ratios = {

@@ -92,9 +92,8 @@ def make_store(s: Settings) -> JobStore:
 class App:
     def __init__(self, settings: Settings):
         self.settings = settings
-        data = settings.data_dir
         self.store = make_store(settings)
-        self.blobs = Blobs(data)
+        self.blobs = Blobs(settings.blobs_root)
         self.retention = Retention(settings, self.store, self.blobs)
         self.files = FileStore(self.store, self.blobs, settings.max_upload_bytes)
         self.bus = EventBus(settings.watch_queue_size, settings.heartbeat_s)

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
 
     # --- jobs
     data_dir: Path = REPO_ROOT / "var" / "data"
+    blob_dir: Path | None = Field(
+        None, description="accepted inputs and uploaded files (their bytes); replicas on one database share it "
+        "(a network file system across hosts); empty: data_dir")
     workers: int = Field(64, ge=1, description="predictions in progress at once (each a coroutine; what reaches "
                          "Triton is bounded per model, see models.max_in_flight)")
     queue_size: int = Field(256, description="enqueued predictions before RESOURCE_EXHAUSTED")
@@ -242,3 +245,8 @@ class Settings(BaseSettings):
     @classmethod
     def _prices(cls, value: object) -> object:
         return json.loads(value) if isinstance(value, str) else value
+
+    @property
+    def blobs_root(self) -> Path:
+        """Where input and upload bytes live: blob_dir, else data_dir."""
+        return self.blob_dir or self.data_dir

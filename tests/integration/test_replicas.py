@@ -1,5 +1,5 @@
 """Three replicas on one PostgreSQL (tests/pg_server.py) and one embedded Triton: replica a starts it, b and c
-use it through triton_url. They share the data directory (uploads) and nothing else. Every replica sees every
+use it through triton_url. They share the blob directory (inputs and uploads), each its own data directory. Every replica sees every
 prediction; changes are made where the prediction is held; a killed replica's work is taken over."""
 
 from __future__ import annotations
@@ -55,10 +55,8 @@ def trio(tmp_path_factory):
 
 
 def _replica(own: Path, shared: Path, **settings: object) -> ServerProcess:
-    """A replica with its own log (under `own`) on the shared data directory."""
-    server = ServerProcess(own, **REPLICA_SETTINGS, **settings)
-    server.settings["data_dir"] = shared
-    return server
+    """A replica with its own data directory (and log), on the shared blob directory."""
+    return ServerProcess(own, **REPLICA_SETTINGS, blob_dir=shared, **settings)
 
 
 def _server_url() -> str:

@@ -181,3 +181,24 @@ async def _conflicting(store: PgStore, pred: Prediction) -> None:
     stale = pred.model_copy()
     stale.sequence = 1  # an event that does not follow the stored ones
     await store.save(stale, EventType.PROGRESS)
+
+
+async def test_a_lost_listening_connection_is_made_again_and_its_listeners_told(pair):
+    a, b = pair
+    heard: list[str] = []
+    resynced = asyncio.Event()
+    await a.listen(EVENTS_CHANNEL, heard.append)
+    a.on_reconnect(resynced.set)
+    conn = await asyncpg.connect(a.url)
+    try:  # the listening session dies (a database restart, a proxy cutting idle connections)
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                           "AND query LIKE 'LISTEN%'")
+    finally:
+        await conn.close()
+    await asyncio.wait_for(resynced.wait(), 10)  # announcements meanwhile are lost: the watchers re-read
+    await b.create(_pred("p1"), then=Status.ENQUEUED)
+    for _ in range(50):
+        if heard:
+            break
+        await asyncio.sleep(0.05)
+    assert heard == ["b p1:1 p1:2"]

@@ -86,7 +86,8 @@ class WorkQueue:
         handle = self._running.get(prediction_id)
         if handle is not None:
             handle.lost = True
-        self._queued.pop(prediction_id, None)
+        elif prediction_id in self._queued:
+            self.remove(prediction_id)  # no worker may take it: its holder is elsewhere now
 
     # --- what is held
 

@@ -7,6 +7,7 @@ store that several replicas use:
   only one that runs or changes it. Its leases are renewed every third of claim_lease_s; a replica that stops
   (kill -9, cut off) loses them after claim_lease_s, and the next replica that looks (every half lease) takes
   each prediction over and continues it at its next element (results already stored are not asked again).
+- A replica that shuts down releases what it holds and says so (NOTIFY on vlm_work): the others take it at once.
 - Control: a cancel, pause or resume asked of a replica that does not hold the prediction is sent to the holder
   (NOTIFY on vlm_control) and answered by it once done; a holder that does not answer within a lease is looked
   up again (it may have died: then the claim is free and the change is made here).
@@ -36,6 +37,7 @@ from vlmgrpc.jobs.records import ClaimLost
 
 log = logging.getLogger(__name__)
 CONTROL_CHANNEL = "vlm_control"
+WORK_CHANNEL = "vlm_work"  # a replica released its claims (shutdown): the others look for work at once
 
 Control = Callable[[str, str, str], Awaitable[Prediction]]  # (op, owner, prediction id), run where it is held
 
@@ -85,6 +87,7 @@ class Shared:
         self._answers: dict[str, asyncio.Future] = {}  # control requests sent, by id, waiting for the holder
         self._relay_due: dict[str, tuple[int, int]] = {}  # prediction -> (first, last) sequence announced
         self._relay_wake = asyncio.Event()
+        self._work_released = asyncio.Event()
         self._serving: set[asyncio.Task] = set()
         self.stopping = False
 
@@ -93,6 +96,8 @@ class Shared:
         self._host = host
         await self.store.listen(EVENTS_CHANNEL, self._on_events)
         await self.store.listen(CONTROL_CHANNEL, self._on_control)
+        await self.store.listen(WORK_CHANNEL, self._on_work)
+        self.store.on_reconnect(self.bus.resync)  # announcements sent while it was away are lost: re-read
         mine = await self.claims.mine()
         self._tasks = [asyncio.create_task(self._renew(), name="claims-renew"),
                        asyncio.create_task(self._take_over(), name="claims-takeover"),
@@ -108,6 +113,7 @@ class Shared:
         self._tasks = []
         try:
             await self.claims.release_all()
+            await self.store.notify(WORK_CHANNEL, self.replica)
         except Exception:  # the leases run out by themselves
             log.exception("could not release this replica's claims")
 
@@ -201,7 +207,13 @@ class Shared:
                 await self._host.resume_callbacks()
             except Exception:
                 log.exception("taking over expired claims failed; trying again")
-            await asyncio.sleep(self.lease_s / 2 * random.uniform(0.8, 1.2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._work_released.wait(), self.lease_s / 2 * random.uniform(0.8, 1.2))
+            self._work_released.clear()
+
+    def _on_work(self, payload: str) -> None:
+        if payload != self.replica:
+            self._work_released.set()
 
     # --- events committed by other replicas, to this replica's watchers
 

@@ -67,7 +67,7 @@ class RestServer:
         if port is None:
             log.info("REST API off (rest_port 0)")
             return
-        uploads = Uploads(self.app.files, s.data_dir, s.max_upload_bytes)
+        uploads = Uploads(self.app.files, s.blobs_root, s.max_upload_bytes)
         await uploads.open()
         # handler_cancellation: a caller that hangs up cancels its handler (a synchronous generate then
         # cancels its prediction, an SSE stream frees its slot), as a cancelled gRPC call does.
