@@ -108,8 +108,14 @@ async def fan_out(targets: list[str], clients: list[Client], subscribers: int, p
                     gaps += seq != prev + 1
                     prev = seq
         delays = [d for s in subs for d in s.delays]
+        # Document i runs where it was resumed (replica i mod n); subscriber j watches on replica j mod n.
+        runs_on = {doc.id: i % len(targets) for i, doc in enumerate(docs)}
+        here = [d for j, s in enumerate(subs) if runs_on[s.prediction] == j % len(targets) for d in s.delays]
+        elsewhere = [d for j, s in enumerate(subs) if runs_on[s.prediction] != j % len(targets) for d in s.delays]
         return {"subscribers": subscribers, "documents": DOCUMENTS, "pages": pages, "events_delivered": len(delays),
                 "delay": common.summary(delays), "lost": lost, "gaps": gaps,
+                "delay_where_it_runs": common.summary(here),
+                "delay_on_another_replica": common.summary(elsewhere) if elsewhere else {},
                 "stream_errors": sum(1 for s in subs if s.error), "drive_s": drive_s}
     finally:
         for task in tasks:
@@ -136,6 +142,11 @@ async def measure(name: str, services: list, smoke: bool) -> dict[str, Any]:
           f"{completed['per_s']:.0f}/s (p50 {completed['latency']['p50_ms']:.1f} ms), {watch['subscribers']} "
           f"watchers p50 {watch['delay']['p50_ms']:.1f} ms p99 {watch['delay']['p99_ms']:.1f} ms, "
           f"{watch['lost']} lost, {watch['gaps']} gaps", flush=True)
+    if watch["delay_on_another_replica"]:
+        print(f"    watchers where it runs p50 {watch['delay_where_it_runs']['p50_ms']:.1f} ms p99 "
+              f"{watch['delay_where_it_runs']['p99_ms']:.1f} ms; on another replica p50 "
+              f"{watch['delay_on_another_replica']['p50_ms']:.1f} ms p99 "
+              f"{watch['delay_on_another_replica']['p99_ms']:.1f} ms", flush=True)
     return {"replicas": len(services), "accepted": accepted, "completed": completed, "watch": watch}
 
 

@@ -403,6 +403,26 @@ class PgStore:
 
         return await self._run(_events)
 
+    async def committed_events(self, ranges: dict[str, tuple[int, int]]) -> list[Event]:
+        """The events of several predictions, each from its first to its last sequence, in one query on a pooled
+        connection: they are announced once committed, so no ordered read is needed (relaying them to watchers)."""
+        ids = list(ranges)
+        async with self.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT e.prediction_id, e.sequence, e.type, e.time, e.snapshot FROM events e JOIN "
+                "unnest($1::text[], $2::int[], $3::int[]) AS r(id, first, last) ON e.prediction_id = r.id AND "
+                "e.sequence BETWEEN r.first AND r.last ORDER BY e.prediction_id, e.sequence",
+                ids, [ranges[i][0] for i in ids], [ranges[i][1] for i in ids])
+            events = [Event(r["prediction_id"], r["sequence"], EventType(r["type"]), datetime.fromisoformat(r["time"]),
+                            Prediction.model_validate_json(r["snapshot"])) for r in rows]
+            ended = {e.prediction_id: e for e in events if e.prediction is not None and e.prediction.status.terminal}
+            if ended:  # a terminal event's response is the row's (see snapshots.snapshot)
+                for row in await conn.fetch("SELECT id, body FROM predictions WHERE id = ANY($1::text[])", list(ended)):
+                    final = ended[row["id"]].prediction
+                    assert final is not None
+                    final.response = Prediction.model_validate_json(row["body"]).response
+        return events
+
     # --- per-element results and inline inputs
 
     async def elements(self, prediction_id: str) -> dict[int, Any]:

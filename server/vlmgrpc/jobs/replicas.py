@@ -231,21 +231,23 @@ class Shared:
             self._relay_wake.set()
 
     async def _relay(self) -> None:
-        """Publish announced events, in order for each prediction, read from the store (snapshots can be large)."""
+        """Publish announced events, in order for each prediction, read from the store (snapshots can be large):
+        whatever was announced meanwhile, in one query."""
         while True:
             await self._relay_wake.wait()
             self._relay_wake.clear()
-            while self._relay_due:
-                prediction_id = next(iter(self._relay_due))
-                first, last = self._relay_due.pop(prediction_id)
-                try:
-                    events = await self.store.events_after(prediction_id, first - 1, last - first + 1)
-                except Exception:  # the watchers re-read the store themselves
-                    log.exception("could not read the events of %s to relay", prediction_id)
+            if not self._relay_due:
+                continue
+            due, self._relay_due = self._relay_due, {}
+            try:
+                events = await self.store.committed_events(due)
+            except Exception:  # the watchers re-read the store themselves
+                log.exception("could not read %d predictions' events to relay", len(due))
+                for prediction_id in due:
                     self.bus.resync(prediction_id)
-                    continue
-                for event in events:
-                    self.bus.publish(event)
+                continue
+            for event in events:
+                self.bus.publish(event)
 
 
 def replicas_for(store: object, bus: EventBus) -> Solo | Shared:
