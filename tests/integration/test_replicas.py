@@ -1,6 +1,7 @@
 """Three replicas on one PostgreSQL (tests/pg_server.py) and one embedded Triton: replica a starts it, b and c
-use it through triton_url. They share the blob directory (inputs and uploads), each its own data directory. Every replica sees every
-prediction; changes are made where the prediction is held; a killed replica's work is taken over."""
+use it through triton_url. They share the blob directory (inputs and uploads), each has its own data directory.
+Every replica sees every prediction; changes are made where the prediction is held; a killed replica's work is
+taken over."""
 
 from __future__ import annotations
 
