@@ -45,7 +45,8 @@ def trio(tmp_path_factory):
     server_url = _server_url()
     url = asyncio.run(_fresh_database(server_url))
     shared = base / "shared"
-    servers = {"a": _replica(base / "a", shared, database_url=url, replica_id="a").start()}
+    # a has one worker: what it accepts while busy waits in its queue, for b and c to take (the shared queue).
+    servers = {"a": _replica(base / "a", shared, database_url=url, replica_id="a", workers=1).start()}
     triton = re.findall(r"\(Triton (\S+), models", servers["a"].log.read_text())[-1]
     for name in ("b", "c"):
         servers[name] = _replica(base / name, shared, database_url=url, replica_id=name, triton_url=triton).start()
@@ -122,6 +123,30 @@ async def test_the_same_request_id_on_two_replicas_at_once_makes_one_prediction(
         assert status_name((await terminal(b, made[0].id)).status) == "completed"
     rows = await _rows(trio.url, "SELECT id FROM predictions WHERE request_id='req-twice'")
     assert len(rows) == 1
+
+
+async def test_work_queued_on_a_busy_replica_is_taken_by_idle_ones(trio):
+    pages = 6
+    async with trio.client("a") as a:
+        preds = [await _submit(a, pdf(pages, scanned=True)) for _ in range(4)]  # a runs one; three wait there
+        held: dict[str, set[str]] = {p.id: set() for p in preds}
+        finals = []
+        for pred in preds:
+            while True:
+                for other in preds:
+                    if holder := await trio.holder(other.id):
+                        held[other.id].add(holder)
+                current = (await a.predictions.GetPrediction(ps.GetPredictionRequest(id=pred.id))).prediction
+                if status_name(current.status) in ("completed", "failed"):
+                    finals.append(current)
+                    break
+                await asyncio.sleep(0.05)
+        histories = [await watch_all(a, p.id, after=0) for p in preds]
+    assert [status_name(p.status) for p in finals] == ["completed"] * 4
+    assert held[preds[0].id] == {"a"}
+    assert set().union(*held.values()) - {"a"}, held  # queued work went to the idle replicas
+    for events in histories:
+        _check_history(events, pages)  # wherever it ran: one history, every page once
 
 
 async def test_a_killed_replica_s_document_is_finished_by_another_with_every_page_once(trio):

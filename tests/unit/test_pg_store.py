@@ -202,3 +202,21 @@ async def test_a_lost_listening_connection_is_made_again_and_its_listeners_told(
             break
         await asyncio.sleep(0.05)
     assert heard == ["b p1:1 p1:2"]
+
+
+async def test_an_idle_replica_takes_queued_work_but_never_a_started_one(pair):
+    a, b = pair
+    await a.create(_pred("p-run"), then=(Status.ENQUEUED, Status.RUNNING))  # started at submission
+    await a.create(_pred("p-old"), then=Status.ENQUEUED)
+    await a.create(_pred("p-new"), then=Status.ENQUEUED)
+    started = await a.get("p-new")
+    assert await PgClaims(b).take_queued(1) == [("p-old", "a")]  # the oldest waiting one, from its holder
+    started.transition(Status.RUNNING)
+    await a.save(started, EventType.STATUS_CHANGED)  # a's worker got to p-new first
+    assert await PgClaims(b).take_queued(10) == []
+    stale = await a.get("p-old")
+    stale.transition(Status.RUNNING)
+    with pytest.raises(ClaimLost):  # a's stale queue entry cannot start what b took
+        await a.save(stale, EventType.STATUS_CHANGED)
+    assert {i: await PgClaims(a).holder(i) for i in ("p-run", "p-old", "p-new")} == \
+        {"p-run": "a", "p-old": "b", "p-new": "a"}

@@ -29,6 +29,10 @@ class Dispatch:
     def _held(self) -> int:
         return len(self._queued) + len(self._started) + self._reserved
 
+    def spare(self) -> int:
+        """Idle workers with nothing queued for them and no promise to keep: work another replica could hand over."""
+        return 0 if self._queued or self._started else max(0, self.idle - self._starting - self._reserved)
+
     def room(self) -> int:
         """Predictions the queue can take now."""
         return max(0, self.size - self._held())

@@ -1,9 +1,10 @@
 """Claims on PostgreSQL: which replica holds each prediction that waits or runs, for how long.
 
 A claim is made with the prediction (jobs/pg_store.py create), or by a replica that takes one over; it goes with
-the save that pauses or ends the prediction. The holder renews all its leases at once, every third of the lease;
-a claim whose lease ran out (its replica was killed, cut off or stopped) is taken by the next replica that looks,
-with FOR UPDATE SKIP LOCKED so two never take the same one. Times are the database's clock, never a replica's.
+the save that pauses or ends the prediction. The holder renews all its leases at once, every third of the lease
+(and each save renews its own); a claim whose lease ran out (its replica was killed, cut off or stopped) is taken
+by the next replica that looks, with FOR UPDATE SKIP LOCKED so two never take the same one. A claim not started
+(queued) may also be taken by a replica with idle workers. Times are the database's clock, never a replica's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class PgClaims:
         holds it. A paused or ended prediction is claimed for the change at hand (release gives it back)."""
         async def _claim(conn: asyncpg.Connection) -> str | None:
             taken = await conn.fetchval(
-                "INSERT INTO claims SELECT id, $2, " + LEASE + " FROM predictions WHERE id=$1 "
+                "INSERT INTO claims SELECT id, $2, " + LEASE + ", status = 'running' FROM predictions WHERE id=$1 "
                 "ON CONFLICT (prediction_id) DO UPDATE SET replica=EXCLUDED.replica, lease_until=EXCLUDED.lease_until "
                 "WHERE claims.replica=EXCLUDED.replica OR claims.lease_until < now() RETURNING 1",
                 prediction_id, self.replica, self.lease_s)
@@ -58,13 +59,17 @@ class PgClaims:
         await self.store.run(_release)
 
     async def renew(self) -> int:
-        """Extend every lease this replica holds; the number of claims renewed. Outside the ordered queue."""
+        """Extend every lease this replica holds; the number of claims renewed. Outside the ordered queue, so rows a
+        save has locked are skipped, not waited for (no deadlock with it): that save renews its claim itself."""
         async with self.store.connection() as conn, conn.transaction():
-            status = await conn.execute("UPDATE claims SET lease_until=now() + make_interval(secs => $2) "
-                                        "WHERE replica=$1", self.replica, self.lease_s)
-            await conn.execute("UPDATE callbacks SET lease_until=now() + make_interval(secs => $2) "
-                               "WHERE replica=$1", self.replica, self.lease_s)
-        return int(status.split()[-1])
+            renewed = 0
+            for table in ("claims", "callbacks"):
+                status = await conn.execute(
+                    f"UPDATE {table} SET lease_until=now() + make_interval(secs => $2) WHERE prediction_id IN "
+                    f"(SELECT prediction_id FROM {table} WHERE replica=$1 FOR UPDATE SKIP LOCKED)",
+                    self.replica, self.lease_s)
+                renewed += int(status.split()[-1]) if table == "claims" else 0
+        return renewed
 
     async def mine(self) -> list[str]:
         """Claims this replica id held before a restart (a stable replica_id): its own again, renewed."""
@@ -82,6 +87,24 @@ class PgClaims:
             "(SELECT prediction_id FROM claims WHERE lease_until < now() ORDER BY lease_until LIMIT $2 "
             "FOR UPDATE SKIP LOCKED) RETURNING prediction_id", self.replica, limit, self.lease_s))
         return [r[0] for r in rows]
+
+    async def take_queued(self, limit: int) -> list[tuple[str, str]]:
+        """Up to `limit` predictions other replicas hold but have not started (enqueued), oldest first, now this
+        replica's: (prediction id, the replica it was taken from). One being started meanwhile is skipped (its
+        RUNNING save locks the claim, then marks it started), and one taken cannot be started by its old holder
+        (the save's check)."""
+        if limit <= 0:
+            return []
+        rows = await self.store.run(lambda conn: conn.fetch(
+            "WITH picked AS (SELECT c.prediction_id, c.replica FROM claims c "
+            "JOIN predictions p ON p.id = c.prediction_id "
+            "WHERE c.replica <> $1 AND NOT c.started AND c.lease_until > now() AND p.status = 'enqueued' "
+            "ORDER BY p.created_at "
+            "LIMIT $2 FOR UPDATE OF c SKIP LOCKED) "
+            "UPDATE claims SET replica=$1, lease_until=now() + make_interval(secs => $3) FROM picked "
+            "WHERE claims.prediction_id = picked.prediction_id RETURNING claims.prediction_id, picked.replica",
+            self.replica, limit, self.lease_s))
+        return [(r[0], r[1]) for r in rows]
 
     async def holder(self, prediction_id: str) -> str | None:
         return await self.store.run(lambda conn: conn.fetchval(

@@ -218,17 +218,21 @@ class PgStore:
     # --- claims: only the holder writes a prediction that waits or runs
 
     async def _fence(self, conn: asyncpg.Connection, pred: Prediction) -> None:
-        """This replica may write `pred`: it holds its claim, or no one does (paused) and this write claims it if it
-        makes it wait or run again. Locks the claim until commit, so a takeover waits for this write or skips it."""
-        holder = await conn.fetchval("SELECT replica FROM claims WHERE prediction_id=$1 FOR SHARE", pred.id)
-        if holder == self.replica:
+        """This replica may write `pred`: it holds its claim (and marks it started or not), or no one does (paused)
+        and this write claims it if it makes it wait or run again. The claim's row stays locked until commit, so a
+        takeover waits for this write or skips it."""
+        started = pred.status is Status.RUNNING
+        if await conn.fetchval("UPDATE claims SET started=$3, lease_until=now() + make_interval(secs => $4) "
+                               "WHERE prediction_id=$1 AND replica=$2 RETURNING 1",
+                               pred.id, self.replica, started, self.lease_s):  # a save renews its lease too
             return
+        holder = await conn.fetchval("SELECT replica FROM claims WHERE prediction_id=$1", pred.id)
         if holder is None:
             if pred.status.value not in ACTIVE:
                 return
             if await conn.fetchval(
-                    "INSERT INTO claims VALUES ($1, $2, now() + make_interval(secs => $3)) ON CONFLICT DO NOTHING "
-                    "RETURNING 1", pred.id, self.replica, self.lease_s):
+                    "INSERT INTO claims VALUES ($1, $2, now() + make_interval(secs => $3), $4) ON CONFLICT DO NOTHING "
+                    "RETURNING 1", pred.id, self.replica, self.lease_s, started):
                 return
         raise ClaimLost(pred.id, holder or "another", self.replica)
 
@@ -296,8 +300,8 @@ class PgStore:
                 return Prediction.model_validate_json(body), False
             await conn.executemany("INSERT INTO events VALUES ($1,$2,$3,$4,$5)", events)
             if pred.status.value in ACTIVE:  # this replica's from the start: its queue or a worker has it
-                await conn.execute("INSERT INTO claims VALUES ($1, $2, now() + make_interval(secs => $3))",
-                                   pred.id, self.replica, self.lease_s)
+                await conn.execute("INSERT INTO claims VALUES ($1, $2, now() + make_interval(secs => $3), $4)",
+                                   pred.id, self.replica, self.lease_s, pred.status is Status.RUNNING)
             if inputs:
                 await conn.executemany("INSERT INTO inputs VALUES ($1,$2,$3)",
                                        [(pred.id, idx, data) for idx, data in inputs.items()])

@@ -113,6 +113,9 @@ class WorkQueue:
     def room(self) -> int:
         return self._dispatch.room()
 
+    def spare(self) -> int:
+        return self._dispatch.spare()
+
     def depth(self) -> int:
         return self._dispatch.depth()
 

@@ -5,8 +5,11 @@ store that several replicas use:
 
 - Claims (jobs/pg_claims.py): the replica that accepted, resumed or took over a prediction holds it and is the
   only one that runs or changes it. Its leases are renewed every third of claim_lease_s; a replica that stops
-  (kill -9, cut off) loses them after claim_lease_s, and the next replica that looks (every half lease) takes
+  (kill -9, cut off) loses them after claim_lease_s, and the next replica that looks (every second) takes
   each prediction over and continues it at its next element (results already stored are not asked again).
+- Shared queue: a replica with idle workers and nothing queued takes predictions other replicas accepted but
+  have not started (the oldest first, FOR UPDATE SKIP LOCKED), and tells the old holder, which drops them from
+  its queue; a gRPC client pinned to one replica's connection does not leave the others idle.
 - A replica that shuts down releases what it holds and says so (NOTIFY on vlm_work): the others take it at once.
 - Control: a cancel, pause or resume asked of a replica that does not hold the prediction is sent to the holder
   (NOTIFY on vlm_control) and answered by it once done; a holder that does not answer within a lease is looked
@@ -37,6 +40,7 @@ from vlmgrpc.jobs.records import ClaimLost
 
 log = logging.getLogger(__name__)
 CONTROL_CHANNEL = "vlm_control"
+POLL_S = 1.0  # how often a replica looks for expired claims and queued work (at most every half lease)
 WORK_CHANNEL = "vlm_work"  # a replica released its claims (shutdown): the others look for work at once
 
 Control = Callable[[str, str, str], Awaitable[Prediction]]  # (op, owner, prediction id), run where it is held
@@ -49,6 +53,8 @@ class Host(Protocol):
     async def adopt(self, prediction_id: str, why: str) -> None: ...
     def holds(self, prediction_id: str) -> bool: ...
     def room(self) -> int: ...
+    def spare(self) -> int: ...
+    def given_away(self, prediction_id: str) -> None: ...
     def resume_callbacks(self) -> Awaitable[None]: ...
 
 
@@ -159,6 +165,10 @@ class Shared:
         message = json.loads(payload)
         if message.get("to") != self.replica:
             return
+        if "taken" in message:
+            assert self._host is not None
+            self._host.given_away(message["taken"])
+            return
         if "answer" in message:
             answer = self._answers.get(message["answer"])
             if answer is not None and not answer.done():
@@ -196,19 +206,24 @@ class Shared:
                               "%.0f s", self.lease_s)
 
     async def _take_over(self) -> None:
-        """Every half lease (jittered, so replicas look at different times): take claims whose lease ran out, as
-        many as the queue has room for, and callbacks left by a replica that stopped."""
+        """Every poll (jittered, so replicas look at different times): take claims whose lease ran out, as many as
+        the queue has room for, callbacks left by a replica that stopped, and, with idle workers, queued work of
+        busy replicas."""
         assert self._host is not None
+        host = self._host
+        poll_s = min(POLL_S, self.lease_s / 2)
         while not self.stopping:
             try:
-                for prediction_id in await self.claims.take_expired(self._host.room()):
-                    await self._host.adopt(prediction_id, "taken over: the replica that held it stopped renewing "
-                                           "its lease")
-                await self._host.resume_callbacks()
+                for prediction_id in await self.claims.take_expired(host.room()):
+                    await host.adopt(prediction_id, "taken over: the replica that held it stopped renewing its lease")
+                await host.resume_callbacks()
+                for prediction_id, holder in await self.claims.take_queued(min(host.spare(), host.room())):
+                    await self.store.notify(CONTROL_CHANNEL, json.dumps({"to": holder, "taken": prediction_id}))
+                    await host.adopt(prediction_id, "")
             except Exception:
-                log.exception("taking over expired claims failed; trying again")
+                log.exception("taking over claims failed; trying again")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._work_released.wait(), self.lease_s / 2 * random.uniform(0.8, 1.2))
+                await asyncio.wait_for(self._work_released.wait(), poll_s * random.uniform(0.8, 1.2))
             self._work_released.clear()
 
     def _on_work(self, payload: str) -> None:

@@ -236,6 +236,13 @@ class JobService:
     def room(self) -> int:
         return self.queue.room()
 
+    def spare(self) -> int:
+        return self.queue.spare()
+
+    def given_away(self, prediction_id: str) -> None:
+        """Another replica took this queued prediction (it had idle workers): no worker here may start it."""
+        self.queue.lost(prediction_id)
+
     async def resume_callbacks(self) -> None:
         for prediction_id in await self.store.pending_callbacks():
             self.callbacks.submit(prediction_id)

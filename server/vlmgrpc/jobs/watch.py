@@ -43,6 +43,8 @@ class Watcher:
                 async for event in self._replay(prediction_id, after):
                     last = event.sequence
                     yield event
+                    if _terminal(event.prediction):  # it ended after `pred` was read: its live events are past
+                        return
             if _terminal(pred):
                 if last < pred.sequence:  # its history was deleted (retention) while it was read
                     raise not_found("prediction", prediction_id)

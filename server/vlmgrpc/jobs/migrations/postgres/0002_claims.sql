@@ -4,13 +4,14 @@
 CREATE TABLE claims (
   prediction_id TEXT PRIMARY KEY,
   replica TEXT NOT NULL,
-  lease_until TIMESTAMPTZ NOT NULL
+  lease_until TIMESTAMPTZ NOT NULL,
+  started BOOLEAN NOT NULL DEFAULT false  -- running (not just queued): not for an idle replica to take
 );
 CREATE INDEX claims_lease ON claims(lease_until);
 CREATE INDEX claims_replica ON claims(replica);
 
 -- Work accepted before this migration belongs to no live replica: expired at once, so the first replica up takes it.
-INSERT INTO claims SELECT id, '', '-infinity' FROM predictions WHERE status IN ('pending', 'enqueued', 'running');
+INSERT INTO claims SELECT id, '', '-infinity', false FROM predictions WHERE status IN ('pending', 'enqueued', 'running');
 
 -- A callback is delivered by one replica at a time, the same way.
 ALTER TABLE callbacks ADD COLUMN replica TEXT NOT NULL DEFAULT '';
