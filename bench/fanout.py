@@ -88,6 +88,11 @@ class Doc:
     cycles: int = 0
     catch_up_timeouts: int = 0
 
+    def subscriber(self) -> Subscriber:
+        sub = Subscriber(self.id)
+        self.subs.append(sub)
+        return sub
+
 
 async def subscribe(stub: ps_grpc.PredictionServiceStub, doc: Doc, sub: Subscriber, opening: asyncio.Semaphore,
                     ) -> None:
@@ -156,6 +161,26 @@ async def drive(control: Client, doc: Doc, delay_s: float) -> None:
         await asyncio.sleep(GAP_S)
 
 
+async def losses(control: Client, docs: list[Doc]) -> tuple[int, int, int, int]:
+    """(lost, gaps, duplicates, subscribers with a loss) over every document's subscribers, against its whole
+    history; sets each document's terminal_seq."""
+    lost = gaps = duplicates = subs_with_loss = 0
+    for doc in docs:
+        final = await history_end(control, doc.id)
+        for sub in doc.subs:
+            got = set(sub.seqs)
+            missing = len(set(range(sub.snapshot_seq + 1, final + 1)) - got)
+            lost += missing
+            subs_with_loss += 1 if missing else 0
+            duplicates += len(sub.seqs) - len(got)
+            prev = sub.snapshot_seq
+            for seq in sub.seqs:
+                gaps += 1 if seq != prev + 1 else 0
+                prev = seq
+        doc.terminal_seq = final
+    return lost, gaps, duplicates, subs_with_loss
+
+
 async def history_end(control: Client, prediction_id: str) -> int:
     """The document's final sequence number, from a replay of its whole history."""
     last = 0
@@ -198,8 +223,7 @@ async def measure_level(target: str, subscribers: int, pages: int, service_proc:
         opening = asyncio.Semaphore(OPENING)
         for i in range(subscribers):
             doc = docs[i % n_docs]
-            sub = Subscriber(doc.id)
-            doc.subs.append(sub)
+            sub = doc.subscriber()
             subs.append(sub)
             tasks.append(asyncio.create_task(subscribe(stubs[i % n_channels], doc, sub, opening)))
         opened = time.monotonic()
@@ -221,20 +245,7 @@ async def measure_level(target: str, subscribers: int, pages: int, service_proc:
         cpu_service = _cpu_s(service_proc) - cpu_before[0]
         cpu_client = _cpu_s(client_proc) - cpu_before[1]
 
-        lost = gaps = duplicates = subs_with_loss = 0
-        for doc in docs:
-            final = await history_end(control, doc.id)
-            for sub in doc.subs:
-                got = set(sub.seqs)
-                missing = len(set(range(sub.snapshot_seq + 1, final + 1)) - got)
-                lost += missing
-                subs_with_loss += 1 if missing else 0
-                duplicates += len(sub.seqs) - len(got)
-                prev = sub.snapshot_seq
-                for seq in sub.seqs:
-                    gaps += 1 if seq != prev + 1 else 0
-                    prev = seq
-            doc.terminal_seq = final
+        lost, gaps, duplicates, subs_with_loss = await losses(control, docs)
         delays = [d for s in subs for d in s.delays]
         events = len(delays)
         # Per event: the delay of its last subscriber, i.e. how long one event takes to reach everyone.

@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 
 from bench import common
-from bench.fanout import OPENING, STREAMS_PER_CHANNEL, Doc, Subscriber, history_end, pdf, subscribe
+from bench.fanout import OPENING, STREAMS_PER_CHANNEL, Doc, Subscriber, losses, pdf, subscribe
 from bench.gateway import small_png
 from tests.pg_server import PostgresServer
 from vlmgrpc.api.vlm.v1 import document_service_pb2 as doc_pb
@@ -94,8 +94,7 @@ async def fan_out(targets: list[str], clients: list[Client], subscribers: int, p
         opening = asyncio.Semaphore(OPENING)
         for i in range(subscribers):
             doc = docs[i % DOCUMENTS]
-            sub = Subscriber(doc.id)
-            doc.subs.append(sub)
+            sub = doc.subscriber()
             subs.append(sub)
             # Subscriber i watches on replica i mod n: each replica serves its share of every document.
             stub = stubs[(i % len(targets)) * per_target + (i // len(targets)) % per_target]
@@ -109,15 +108,7 @@ async def fan_out(targets: list[str], clients: list[Client], subscribers: int, p
             await clients[i % len(clients)].predictions.ResumePrediction(ps.ResumePredictionRequest(id=doc.id))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
         drive_s = time.monotonic() - started
-        lost = gaps = 0
-        for doc in docs:
-            final = await history_end(first, doc.id)
-            for sub in doc.subs:
-                lost += len(set(range(sub.snapshot_seq + 1, final + 1)) - set(sub.seqs))
-                prev = sub.snapshot_seq
-                for seq in sub.seqs:
-                    gaps += seq != prev + 1
-                    prev = seq
+        lost, gaps, _, _ = await losses(first, docs)
         delays = [d for s in subs for d in s.delays]
         # Document i runs where it was resumed (replica i mod n); subscriber j watches on replica j mod n.
         runs_on = {doc.id: i % len(targets) for i, doc in enumerate(docs)}
