@@ -9,6 +9,7 @@ from PIL import Image
 from .layout import reading_order, to_markdown
 from .onnx import onnx_cpu_session
 from .page import Line
+from .recognise import SplitRecogniser
 
 # Detection runs on the page scaled so its longer side is this many pixels: an A4 page at 150 dpi
 # (1240 x 1754) is read at 0.73x, where 6 pt text is still ~9 px tall, for about half the detector's time.
@@ -56,8 +57,11 @@ class OcrEngine:
         # Its sessions spin idle threads, which inside Triton starve the stub and the server on a few cores: the
         # same bundled model files get sessions whose idle threads sleep.
         recogniser = self._ocr._load_rec_model()
-        for stage, name in ((self._detector, "PP-OCRv6_det_small.onnx"), (recogniser, "PP-OCRv6_rec_small.onnx")):
-            stage.session.session = onnx_cpu_session(Path(rapidocr.__file__).parent / "models" / name, threads)
+        models = Path(rapidocr.__file__).parent / "models"
+        self._detector.session.session = onnx_cpu_session(models / "PP-OCRv6_det_small.onnx", threads)
+        # Lines are recognised on `threads` threads at once, each on one core (recognise.py).
+        recogniser.session.session = onnx_cpu_session(models / "PP-OCRv6_rec_small.onnx", 1)
+        self._ocr.text_rec = SplitRecogniser(recogniser, threads)
 
     def lines(self, image: Image.Image) -> list[Line]:
         """Text lines in reading order, boxes in pixels."""
